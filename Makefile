@@ -1,0 +1,54 @@
+# WidgetWorld: `make run` serves the shop, `make test` checks everything.
+# Both set themselves up: a virtualenv in .venv, PostgreSQL of our own in .data.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast lint format manage lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# Re-installs only when the dependencies change, so a second `make run` starts in seconds.
+$(INSTALLED): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: WidgetWorld needs Python 3.11 or newer ($(PYTHON) is older)" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(INSTALLED) ## create .venv and install the dependencies
+
+run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops everything)
+	exec $(BIN)/python -m widgetworld.stack serve
+
+test: $(INSTALLED) ## lint, then the whole test suite (slow tests included), as CI runs it
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+test-fast: $(INSTALLED) ## the test suite without the slow process-level tests
+	$(BIN)/pytest -m 'not slow'
+
+lint: $(INSTALLED) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED) ## fix what ruff can fix
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+manage: $(INSTALLED) ## a management command against the local database: make manage ARGS=createsuperuser
+	exec $(BIN)/python -m widgetworld.stack manage $(ARGS)
+
+lock: $(INSTALLED) ## re-pin constraints.txt to what is installed
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
+
+clean: ## delete the virtualenv and the local cluster (asks first)
+	@read -p "Delete .venv and .data (the local database)? [y/N] " answer && [ "$$answer" = y ]
+	rm -rf $(VENV) .data

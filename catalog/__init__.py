@@ -1,0 +1,1 @@
+"""The storefront shoppers use: categories, widgets, search, cart and checkout."""

@@ -1,0 +1,1 @@
+"""`ENGINE: core.db.backends.postgresql`: Django's PostgreSQL backend, hardened."""

@@ -1,0 +1,1 @@
+"""Health endpoints for load balancers, orchestrators and the on-call person."""

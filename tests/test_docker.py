@@ -1,0 +1,110 @@
+"""docker-compose.yml and the Dockerfile, checked by reading them.
+
+No Docker engine runs where these tests run, so nothing here builds or starts
+a container: the README says so. What can be checked by reading is checked.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+GUNICORN = "gunicorn -c widgetworld/gunicorn.conf.py"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    """(instruction, arguments), continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (BASE_DIR / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def command_of(service: dict[str, Any]) -> str:
+    command = service["command"]
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+def test_database_sets_max_connections_explicitly(compose: dict[str, Any]) -> None:
+    assert "max_connections=" in command_of(compose["services"]["db"])
+
+
+def test_database_is_the_official_postgres_image_with_a_named_volume(
+    compose: dict[str, Any],
+) -> None:
+    db = compose["services"]["db"]
+    volume = db["volumes"][0].split(":")[0]
+
+    assert (db["image"].split(":")[0], volume in compose["volumes"]) == ("postgres", True)
+
+
+def test_database_health_is_pg_isready(compose: dict[str, Any]) -> None:
+    assert "pg_isready" in " ".join(compose["services"]["db"]["healthcheck"]["test"])
+
+
+def test_web_waits_for_a_healthy_database(compose: dict[str, Any]) -> None:
+    depends_on = compose["services"]["web"]["depends_on"]
+
+    assert depends_on == {"db": {"condition": "service_healthy"}}
+
+
+def test_web_migrates_then_runs_the_production_command(compose: dict[str, Any]) -> None:
+    command = command_of(compose["services"]["web"])
+
+    assert re.search(rf"migrate --noinput && exec {re.escape(GUNICORN)}", command)
+
+
+def test_web_has_a_healthcheck_on_livez(compose: dict[str, Any]) -> None:
+    assert "/livez" in " ".join(compose["services"]["web"]["healthcheck"]["test"])
+
+
+def test_every_compose_secret_comes_from_the_environment(compose: dict[str, Any]) -> None:
+    secret_names = ("PASSWORD", "SECRET")
+    literal = {
+        f"{name}={service}.{key}"
+        for name, service in compose["services"].items()
+        for key, value in service.get("environment", {}).items()
+        if any(word in key for word in secret_names) and "${" not in str(value)
+    }
+
+    assert literal == set()
+
+
+def test_the_image_runs_as_an_unprivileged_user(dockerfile: list[tuple[str, str]]) -> None:
+    users = [args for instruction, args in dockerfile if instruction == "USER"]
+
+    # No USER instruction at all means root.
+    assert (users or ["root"])[-1] not in ("root", "0")
+
+
+def test_the_image_runs_the_production_command(dockerfile: list[tuple[str, str]]) -> None:
+    [cmd] = [args for instruction, args in dockerfile if instruction == "CMD"]
+
+    assert " ".join(yaml.safe_load(cmd)) == GUNICORN
+
+
+def test_the_image_bakes_in_no_secret(dockerfile: list[tuple[str, str]]) -> None:
+    environment = " ".join(
+        args for instruction, args in dockerfile if instruction in ("ENV", "ARG")
+    )
+
+    assert not re.search(r"SECRET|PASSWORD|DATABASE_URL", environment)
+
+
+def test_the_image_has_a_healthcheck(dockerfile: list[tuple[str, str]]) -> None:
+    assert any(instruction == "HEALTHCHECK" for instruction, _ in dockerfile)

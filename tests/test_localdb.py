@@ -1,0 +1,93 @@
+"""The project's own PostgreSQL: created once, reused, reconfigured, never run as root."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import psutil
+import psycopg
+import pytest
+
+from core.localdb import ClusterError, PostgresCluster
+from tests.conftest import MakePostgres
+
+
+def show(cluster: PostgresCluster, setting: str) -> str:
+    with cluster.admin_connect() as conn:
+        return str(conn.execute(f"SHOW {setting}").fetchone()[0])  # type: ignore[index]
+
+
+def test_the_server_never_runs_as_root(postgres: PostgresCluster) -> None:
+    server = psutil.Process(postgres.postmaster_pid)
+
+    assert server.uids().real != 0
+
+
+def test_the_application_role_is_not_a_superuser(postgres: PostgresCluster) -> None:
+    # A superuser could take the reserved slots the connection budget leaves out.
+    with postgres.admin_connect() as conn:
+        row = conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = %s", [postgres.app_user]
+        ).fetchone()
+
+    assert row == (False,)
+
+
+def test_reconfigure_applies_max_connections(make_postgres: MakePostgres) -> None:
+    cluster = make_postgres()
+
+    cluster.reconfigure(max_connections=23)
+
+    assert show(cluster, "max_connections") == "23"
+
+
+def test_init_reuses_an_existing_cluster(make_postgres: MakePostgres) -> None:
+    cluster = make_postgres()
+    cluster.ensure_database("kept")
+    cluster.stop()
+
+    again = PostgresCluster(cluster.root)
+    again.init()
+    again.start()
+
+    with again.admin_connect("kept") as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("kept",)
+
+
+def test_start_moves_to_a_free_port_when_its_own_is_taken(make_postgres: MakePostgres) -> None:
+    first = make_postgres()
+    second = make_postgres()
+    second.stop()
+    second._write_settings(port=first.port)
+
+    second.start()
+
+    assert second.port != first.port
+
+
+def test_password_authentication_rejects_a_wrong_password(make_postgres: MakePostgres) -> None:
+    cluster = make_postgres(auth="scram-sha-256", password="s3cret")
+    wrong = dataclasses.replace(cluster.credentials("postgres"), password="wrong")
+
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(wrong.url)
+
+
+def test_stop_leaves_no_server_process(make_postgres: MakePostgres) -> None:
+    cluster = make_postgres()
+    pid = cluster.postmaster_pid
+
+    cluster.stop()
+
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root has to hand the server to another user")
+def test_an_unreachable_folder_is_one_clear_error(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # pytest's base temp directory is private to root, so the server user cannot reach it.
+    private = tmp_path_factory.mktemp("private")
+    private.chmod(0o700)
+
+    with pytest.raises(ClusterError, match="cannot reach"):
+        PostgresCluster(private / "pg").init()

@@ -1,0 +1,184 @@
+"""`make run` end to end: our PostgreSQL, migrations, gunicorn, and a clean stop.
+
+These start real processes (initdb, postgres, gunicorn), so they are `slow`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core.localdb import PostgresCluster
+from core.localdb.cluster import free_port
+
+pytestmark = pytest.mark.slow
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class Serve:
+    """One `python -m widgetworld.stack serve`, as `make run` starts it."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.port = int(env.pop("PORT", free_port()))
+        environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        environment.update(
+            WIDGETWORLD_ENV="local",
+            WIDGETWORLD_DATA_DIR=str(data_dir),
+            PORT=str(self.port),
+            WEB_CONCURRENCY="2",
+            WEB_THREADS="2",
+            **env,
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "widgetworld.stack", "serve"],
+            cwd=BASE_DIR,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal gives it
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def wait_until_serving(self, timeout: float = 120) -> bytes:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as response:
+                    return bytes(response.read())
+            except OSError:
+                time.sleep(0.25)
+        raise AssertionError(f"not serving after {timeout}s")
+
+    def processes(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def stop(self, sig: signal.Signals, *, whole_group: bool = False) -> int:
+        if whole_group:  # what Ctrl-C at a terminal does
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+    def output(self) -> str:
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.communicate(timeout=30)[0]
+
+
+def running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Under /tmp so that the server's unprivileged user can reach it when we are root.
+    path = Path(tempfile.mkdtemp(prefix="widgetworld-run-"))
+    path.chmod(0o755)
+    yield path
+    cluster = PostgresCluster(path / "postgres")
+    if cluster.is_running():
+        cluster.stop("immediate")
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def server_of(data_dir: Path) -> psutil.Process:
+    pid = int((data_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+    return psutil.Process(pid)
+
+
+@pytest.mark.parametrize(
+    ("sig", "whole_group"),
+    [(signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGTERM", "Ctrl-C"],
+)
+def test_serves_the_home_page_and_stops_without_leftovers(
+    data_dir: Path, sig: signal.Signals, whole_group: bool
+) -> None:
+    serve = Serve(data_dir)
+    page = serve.wait_until_serving()
+    started = [*serve.processes(), server_of(data_dir)]
+
+    exit_code = serve.stop(sig, whole_group=whole_group)
+
+    assert (b"WidgetWorld" in page, exit_code, running(started)) == (True, 0, [])
+
+
+def test_a_second_run_reuses_the_cluster(data_dir: Path) -> None:
+    first = Serve(data_dir)
+    first.wait_until_serving()
+    first.stop(signal.SIGTERM)
+    created = (data_dir / "postgres" / "data" / "PG_VERSION").stat().st_mtime_ns
+
+    second = Serve(data_dir)
+    second.wait_until_serving()
+    second.stop(signal.SIGTERM)
+
+    assert (data_dir / "postgres" / "data" / "PG_VERSION").stat().st_mtime_ns == created
+    assert "creating a PostgreSQL cluster" not in second.output()
+
+
+def test_database_url_is_used_instead_of_our_own_cluster(
+    data_dir: Path, postgres: PostgresCluster
+) -> None:
+    database = postgres.ensure_database("stack_external")
+    serve = Serve(data_dir, DATABASE_URL=database.url)
+
+    serve.wait_until_serving()
+    serve.stop(signal.SIGTERM)
+
+    assert not (data_dir / "postgres").exists()
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.strip()]
+
+
+def test_an_unreachable_database_url_is_one_clear_line(data_dir: Path) -> None:
+    serve = Serve(data_dir, DATABASE_URL=f"postgres://shop@127.0.0.1:{free_port()}/shop")
+
+    assert serve.process.wait(timeout=60) == 1
+    [line] = error_lines(serve.output())
+    assert line.startswith("widgetworld: error: cannot connect to DATABASE_URL")
+
+
+def test_a_malformed_database_url_is_one_clear_line(data_dir: Path) -> None:
+    serve = Serve(data_dir, DATABASE_URL="mysql://shop@localhost/shop")
+
+    assert serve.process.wait(timeout=60) == 1
+    [line] = error_lines(serve.output())
+    assert "DATABASE_URL must be a postgres:// URL" in line
+
+
+def test_a_port_in_use_is_one_clear_line(data_dir: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        serve = Serve(data_dir, PORT=str(busy.getsockname()[1]))
+
+        assert serve.process.wait(timeout=60) == 1
+        [line] = error_lines(serve.output())
+    assert "is already in use" in line

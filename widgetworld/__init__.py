@@ -1,0 +1,1 @@
+"""The WidgetWorld project: settings, URLs, WSGI entry point and the local stack."""

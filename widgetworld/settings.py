@@ -1,0 +1,211 @@
+"""WidgetWorld settings: every knob is an environment variable, read here and only here.
+
+`WIDGETWORLD_ENV` picks the defaults. `production` (the default) is safe to
+deploy as is: it refuses to start without a real SECRET_KEY and ALLOWED_HOSTS,
+and turns on HTTPS-only cookies, redirects and HSTS. `local` (set by
+`make run`) serves plain HTTP on loopback and generates a development secret
+once. `test` is `local` for the test suite. The README's configuration table
+lists every variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+ENVIRONMENT = env.str("WIDGETWORLD_ENV", default="production")
+if ENVIRONMENT not in ("production", "local", "test"):
+    raise ImproperlyConfigured(
+        f"WIDGETWORLD_ENV={ENVIRONMENT!r}: expected production, local or test"
+    )
+LOCAL = ENVIRONMENT != "production"
+
+# Git-ignored folder for everything a local run creates: the PostgreSQL
+# cluster, the development secret, collected static files.
+DATA_DIR = Path(env.str("WIDGETWORLD_DATA_DIR", default=str(BASE_DIR / ".data")))
+
+
+def _local_secret_key(path: Path) -> str:
+    """A development secret, made once per checkout so sessions survive restarts."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not LOCAL:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: production needs a long random value "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'); "
+            "WIDGETWORLD_ENV=local generates one for development"
+        )
+    SECRET_KEY = (
+        _local_secret_key(DATA_DIR / "secret_key")
+        if ENVIRONMENT == "local"
+        else secrets.token_urlsafe(50)
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if LOCAL else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is not set: list the host names this site answers to, comma-separated"
+    )
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# -- Serving (read by widgetworld/gunicorn.conf.py) -----------------------------
+
+HOST = env.str("HOST", default="127.0.0.1")
+PORT = env.int("PORT", default=8000)
+# Two workers per core is gunicorn's advice for I/O-bound apps; the pool's
+# connection budget divides the database among however many there are.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
+WEB_THREADS = env.int("WEB_THREADS", default=8)
+if WEB_CONCURRENCY < 1 or WEB_THREADS < 1:
+    raise ImproperlyConfigured("WEB_CONCURRENCY and WEB_THREADS must be at least 1")
+
+# -- Applications ----------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "core",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "widgetworld.urls"
+WSGI_APPLICATION = "widgetworld.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "widgetworld" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# -- Database ----------------------------------------------------------------------
+
+# `make run` points DATABASE_URL at its own cluster; without it, libpq's
+# defaults (the local socket) are used.
+DATABASE_URL = env.str("DATABASE_URL", default="postgres:///widgetworld")
+try:
+    _database = env.db_url_config(DATABASE_URL)
+except (ImproperlyConfigured, KeyError, ValueError) as error:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from error
+if _database.get("ENGINE") != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be a postgres:// URL: WidgetWorld needs PostgreSQL"
+    )
+DATABASES = {"default": {**_database, "ENGINE": "core.db.backends.postgresql"}}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# -- Security ------------------------------------------------------------------------
+
+# Production sits behind a TLS-terminating proxy that says so in
+# X-Forwarded-Proto; only trust that header when the proxy strips it from clients.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not LOCAL)
+# Probes and scrapers speak plain HTTP to the pod itself.
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not LOCAL)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if LOCAL else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+
+# -- Internationalisation ----------------------------------------------------------
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# -- Static files ------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "widgetworld" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names let browsers and a CDN cache static files forever. Tests
+    # render templates without running collectstatic first, so they use the
+    # plain storage; one test collects and checks the hashed names.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if ENVIRONMENT == "test"
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# -- Logging -----------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if LOCAL else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: expected json or text")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,204 @@
+"""Run WidgetWorld on this machine the way production runs it.
+
+`python -m widgetworld.stack serve` (what `make run` calls) starts the
+project's own PostgreSQL unless DATABASE_URL names a server, migrates, seeds
+the demo catalog when it is empty, collects static files and serves with
+gunicorn. Ctrl-C or SIGTERM stops gunicorn, then the PostgreSQL it started:
+nothing is left running. `python -m widgetworld.stack manage ARGS` runs a
+management command against the same database.
+
+Written by hand because no tool does "our PostgreSQL, then our app, stopped
+in order"; honcho and friends start processes side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType, ModuleType
+
+import psycopg
+from django.core.exceptions import ImproperlyConfigured
+
+from core.localdb.cluster import ClusterError, PostgresCluster, port_is_free
+
+DATABASE = "widgetworld"
+# What `serve` runs before gunicorn, in order.
+PREPARE_COMMANDS: list[list[str]] = [
+    ["migrate", "--noinput"],
+    ["collectstatic", "--noinput", "--verbosity", "0"],
+]
+# How long gunicorn gets to finish in-flight requests before it is killed.
+STOP_TIMEOUT = 30
+
+
+class StackError(RuntimeError):
+    """Something the developer can fix, said in one line."""
+
+
+class Shutdown(BaseException):
+    """Raised in the main thread when SIGINT or SIGTERM asks us to stop."""
+
+
+def say(message: str) -> None:
+    sys.stderr.write(f"widgetworld: {message}\n")
+    sys.stderr.flush()
+
+
+class LocalStack:
+    """The database and the processes one `serve` or `manage` owns."""
+
+    def __init__(self, settings: ModuleType) -> None:
+        self.settings = settings
+        self.base_dir: Path = settings.BASE_DIR
+        self.cluster = PostgresCluster(settings.DATA_DIR / "postgres")
+        self.owner_file = self.cluster.root / "owner.pid"
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[str]:
+        """The database URL to use, with our own cluster running while it is in use."""
+        explicit = os.environ.get("DATABASE_URL")
+        if explicit:
+            check_database(explicit)
+            yield explicit
+            return
+        owned = self._start_cluster()
+        try:
+            yield self.cluster.ensure_database(DATABASE).url
+        finally:
+            if owned:
+                say("stopping PostgreSQL")
+                self.cluster.stop()
+                self.owner_file.unlink(missing_ok=True)
+
+    def _start_cluster(self) -> bool:
+        """Start (or adopt) the cluster; True when this process must stop it."""
+        if not self.cluster.initialized:
+            say(f"creating a PostgreSQL cluster in {self.cluster.root}")
+            self.cluster.init()
+        if self.cluster.is_running() and _alive(self._owner()):
+            say(f"using the PostgreSQL already running on port {self.cluster.port}")
+            return False
+        self.cluster.start()
+        self.owner_file.write_text(str(os.getpid()))
+        say(f"PostgreSQL running on 127.0.0.1:{self.cluster.port} ({self.cluster.data_dir})")
+        return True
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.owner_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def manage(self, database_url: str, *args: str) -> int:
+        return run_child(
+            [sys.executable, "manage.py", *args], self._env(database_url), self.base_dir
+        )
+
+    def serve(self, database_url: str) -> int:
+        for command in PREPARE_COMMANDS:
+            say("manage.py " + " ".join(command))
+            if code := self.manage(database_url, *command):
+                raise StackError(f"manage.py {command[0]} failed with exit code {code}")
+        say(
+            f"serving on http://{self.settings.HOST}:{self.settings.PORT}/ "
+            f"({self.settings.WEB_CONCURRENCY} workers x {self.settings.WEB_THREADS} threads); "
+            "Ctrl-C stops everything"
+        )
+        gunicorn = [sys.executable, "-m", "gunicorn", "-c", "widgetworld/gunicorn.conf.py"]
+        return run_child(gunicorn, self._env(database_url), self.base_dir)
+
+    def _env(self, database_url: str) -> dict[str, str]:
+        return {**os.environ, "DATABASE_URL": database_url}
+
+
+def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> int:
+    """Run a child to completion; on Shutdown, stop it gracefully before passing it on."""
+    child = subprocess.Popen(args, env=env, cwd=cwd)
+    try:
+        return child.wait()
+    except Shutdown:
+        child.terminate()
+        try:
+            child.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+
+
+def check_database(url: str) -> None:
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise StackError(f"cannot connect to DATABASE_URL: {reason}") from None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    # Stop only once: a second Ctrl-C while stopping must not skip the cleanup.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    say(f"{signal.Signals(signum).name} received, stopping")
+    raise Shutdown
+
+
+def _load_settings() -> ModuleType:
+    try:
+        from widgetworld import settings
+    except (ImproperlyConfigured, ValueError) as error:
+        raise StackError(f"invalid configuration: {error}") from None
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m widgetworld.stack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="migrate, seed, collect static files and serve with gunicorn")
+    manage = commands.add_parser("manage", help="run a management command against the database")
+    manage.add_argument("args", nargs=argparse.REMAINDER)
+    options = parser.parse_args(argv)
+
+    # `make run` is a local run unless the environment says otherwise.
+    os.environ.setdefault("WIDGETWORLD_ENV", "local")
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        settings = _load_settings()
+        stack = LocalStack(settings)
+        if options.command == "serve" and not port_is_free(settings.PORT, settings.HOST):
+            raise StackError(
+                f"{settings.HOST}:{settings.PORT} is already in use "
+                "(another `make run`?): stop it or set PORT to a free port"
+            )
+        with stack.database() as url:
+            if options.command == "serve":
+                return stack.serve(url)
+            return stack.manage(url, *options.args)
+    except Shutdown:
+        return 0
+    except (StackError, ClusterError) as error:
+        say(f"error: {error}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

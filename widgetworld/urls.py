@@ -1,0 +1,10 @@
+"""The site's URL map: the storefront at the root, the admin for staff, probes beside them."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("core.urls")),
+    path("", include("catalog.urls")),
+]
