@@ -1,0 +1,17 @@
+"""What the pool tells the rest of the application, as Django signals.
+
+The backend stays self-contained: it sends, and whoever cares (Prometheus
+instrumentation in `core.metrics`) connects. Every signal is sent with
+`sender=DatabaseWrapper` and `alias=`; no receiver may touch the database.
+"""
+
+from django.dispatch import Signal
+
+# A connection was handed to a request: `wait` seconds after it asked.
+connection_checked_out = Signal()
+# A connection went back to the pool after being held `hold` seconds.
+connection_returned = Signal()
+# Something worth counting and logging once: `event` is one of "timeout",
+# "rejected", "opened", "lost", "leak", "resize", "reconnected", with `context`
+# (a dict: ceiling, waiting, held_for, stack, ...).
+pool_event = Signal()
