@@ -21,7 +21,11 @@ PRODUCTION = {
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PRODUCTION and not k.startswith("WIDGETWORLD_")
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
@@ -54,6 +58,12 @@ def test_a_database_other_than_postgresql_is_refused() -> None:
     result = manage("check", **{**PRODUCTION, "DATABASE_URL": "sqlite:///shop.db"})
 
     assert "DATABASE_URL must be a postgres:// URL" in result.stderr
+
+
+def test_chaos_endpoints_are_refused_in_production() -> None:
+    result = manage("check", **{**PRODUCTION, "WIDGETWORLD_CHAOS_ENDPOINTS": "true"})
+
+    assert "WIDGETWORLD_CHAOS_ENDPOINTS is refused in production" in result.stderr
 
 
 def test_unknown_environment_name_is_refused() -> None:

@@ -26,3 +26,17 @@ wsgi_app = "widgetworld.wsgi:application"
 # Gunicorn 25+ opens a control socket in $HOME by default: two servers on one
 # machine (tests, benchmarks) would fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def pre_fork(server: object, worker: object) -> None:
+    """The master serves no request: whatever pool it opened must not reach a worker."""
+    from core.db.backends.postgresql import registry
+
+    registry.close_all()
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Close this worker's connections cleanly, so its peers see it gone at once."""
+    from core.db.backends.postgresql import registry
+
+    registry.close_all()

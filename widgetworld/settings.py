@@ -16,6 +16,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.db.backends.postgresql.options import PoolOptions
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -91,6 +93,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.http.unavailable.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -131,9 +134,52 @@ if _database.get("ENGINE") != "django.db.backends.postgresql":
     raise ImproperlyConfigured(
         "DATABASE_URL must be a postgres:// URL: WidgetWorld needs PostgreSQL"
     )
-DATABASES = {"default": {**_database, "ENGINE": "core.db.backends.postgresql"}}
+
+# The pool (core.db.backends.postgresql, docs/data-layer.md). Only variables
+# that are set override the backend's defaults, which the README lists.
+_POOL_VARIABLES = {
+    "min_size": ("WIDGETWORLD_DB_POOL_MIN", env.int),
+    "max_size": ("WIDGETWORLD_DB_POOL_MAX", env.int),
+    "timeout": ("WIDGETWORLD_DB_POOL_TIMEOUT", env.float),
+    "max_waiting": ("WIDGETWORLD_DB_POOL_MAX_WAITING", env.int),
+    "headroom": ("WIDGETWORLD_DB_POOL_HEADROOM", env.int),
+    "max_lifetime": ("WIDGETWORLD_DB_POOL_MAX_LIFETIME", env.float),
+    "max_idle": ("WIDGETWORLD_DB_POOL_MAX_IDLE", env.float),
+    "leak_seconds": ("WIDGETWORLD_DB_POOL_LEAK_SECONDS", env.float),
+    "release": ("WIDGETWORLD_DB_POOL_RELEASE", env.bool),
+    "budget_interval": ("WIDGETWORLD_DB_POOL_BUDGET_INTERVAL", env.float),
+}
+DB_POOL: dict[str, object] = {
+    key: read(variable) for key, (variable, read) in _POOL_VARIABLES.items() if variable in env
+}
+# More connections than threads would only ever sit idle.
+DB_POOL["threads"] = WEB_THREADS
+PoolOptions.from_mapping(DB_POOL, where="WIDGETWORLD_DB_POOL_* settings")
+
+DATABASES = {
+    "default": {
+        **_database,
+        "ENGINE": "core.db.backends.postgresql",
+        "OPTIONS": {
+            **_database.get("OPTIONS", {}),
+            "pool": DB_POOL if env.bool("WIDGETWORLD_DB_POOL", default=True) else False,
+            # A web request has no business running a query this long...
+            "statement_timeout": env.int("WIDGETWORLD_DB_STATEMENT_TIMEOUT", default=10_000),
+            # ...or sitting in an open transaction doing nothing.
+            "idle_in_transaction_session_timeout": env.int(
+                "WIDGETWORLD_DB_IDLE_IN_TRANSACTION_TIMEOUT", default=30_000
+            ),
+        },
+    }
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Test-only endpoints that hold connections on purpose (core/chaos): for the
+# chaos tests, the alert drill and the benchmarks. Never in production.
+CHAOS_ENDPOINTS = env.bool("WIDGETWORLD_CHAOS_ENDPOINTS", default=False)
+if CHAOS_ENDPOINTS and not LOCAL:
+    raise ImproperlyConfigured("WIDGETWORLD_CHAOS_ENDPOINTS is refused in production")
 
 # -- Security ------------------------------------------------------------------------
 
@@ -208,4 +254,9 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # psycopg_pool logs every checkout at INFO; our pool reports its own
+        # events (core.db.pool), once each, with context.
+        "psycopg.pool": {"level": "ERROR"},
+    },
 }

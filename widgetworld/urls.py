@@ -8,3 +8,6 @@ urlpatterns = [
     path("", include("core.urls")),
     path("", include("catalog.urls")),
 ]
+
+# Also turns a database outage met outside a view (in a middleware) into a 503.
+handler500 = "core.http.unavailable.server_error"

@@ -218,12 +218,14 @@ class PostgresCluster:
         self._write_settings(port=free_port(self.host))
         self.start()
         with self.admin_connect() as conn:
+            role = sql.Identifier(self.app_user)
             conn.execute(
                 sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
-                    sql.Identifier(self.app_user),
-                    sql.Literal(self.password or None),
+                    role, sql.Literal(self.password or None)
                 )
             )
+            # So the pool sees every client in pg_stat_activity (docs/data-layer.md).
+            conn.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(role))
 
     def start(self, timeout: float = 60) -> None:
         if not self.initialized:

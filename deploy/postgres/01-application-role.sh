@@ -6,5 +6,7 @@ set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
     -v app_password="$WIDGETWORLD_DB_PASSWORD" <<'SQL'
 CREATE ROLE widgetworld LOGIN PASSWORD :'app_password';
+-- So the pool sees every client in pg_stat_activity (docs/data-layer.md).
+GRANT pg_read_all_stats TO widgetworld;
 CREATE DATABASE widgetworld OWNER widgetworld;
 SQL

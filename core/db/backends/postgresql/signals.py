@@ -2,7 +2,8 @@
 
 The backend stays self-contained: it sends, and whoever cares (Prometheus
 instrumentation in `core.metrics`) connects. Every signal is sent with
-`sender=DatabaseWrapper` and `alias=`; no receiver may touch the database.
+`sender=AdaptivePool` and `alias=`. Receivers run on the request's thread
+(or the pool's monitor thread) and must not touch the database.
 """
 
 from django.dispatch import Signal

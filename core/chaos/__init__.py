@@ -1,0 +1,4 @@
+"""Endpoints that misbehave on purpose, for chaos tests, the alert drill and benchmarks.
+
+Mounted only when `WIDGETWORLD_CHAOS_ENDPOINTS` is on, which production refuses.
+"""

@@ -1,0 +1,139 @@
+"""The pool's knobs, read from `DATABASES[alias]["OPTIONS"]` and checked once.
+
+Everything has a default that works in any Django project; WidgetWorld's
+settings fill them from `WIDGETWORLD_DB_*` environment variables. A bad value
+fails at start with one message naming the key, never at the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+# OPTIONS keys this backend consumes; everything else goes to libpq as usual.
+SESSION_KEYS = ("statement_timeout", "idle_in_transaction_session_timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """`OPTIONS["pool"]`: how many connections, how long to wait, what to watch."""
+
+    # Kept open even when idle, so each process stays visible to its peers.
+    min_size: int = 1
+    # Hard maximum per process, whatever the budget says.
+    max_size: int = 20
+    # Seconds a request waits for a connection before getting a 503.
+    timeout: float = 2.5
+    # Requests allowed to wait at once; the next one is turned away at once.
+    max_waiting: int = 16
+    # Server slots left out of the budget for admins, migrations and monitoring.
+    headroom: int = 4
+    # Threads this process serves requests with: more connections would idle.
+    threads: int | None = None
+    # Connections are replaced after this long (jittered), to spread server memory.
+    max_lifetime: float = 1800.0
+    # An idle connection above min_size is closed after this long.
+    max_idle: float = 60.0
+    # A connection held longer than this is reported once, with its borrower's stack.
+    leak_seconds: float = 10.0
+    # Return the connection between queries outside transactions.
+    release: bool = True
+    # Mean seconds between budget recomputations (jittered by +/-50%).
+    budget_interval: float = 20.0
+    # Give up reopening connections after this long without success.
+    reconnect_timeout: float = 300.0
+    # Connections opened in parallel when many requests wait at once.
+    num_workers: int = 4
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], alias: str = "default") -> PoolOptions | None:
+        """Parse `OPTIONS`; None when pooling is switched off (`"pool": False`)."""
+        raw = options.get("pool", True)
+        if raw is False or raw is None:
+            return None
+        if raw is True:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ImproperlyConfigured(
+                f"DATABASES[{alias!r}]['OPTIONS']['pool'] must be True, False or a dict"
+            )
+        return cls.from_mapping(raw, where=f"DATABASES[{alias!r}]['OPTIONS']['pool']")
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], where: str = "pool options") -> PoolOptions:
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - set(fields))
+        if unknown:
+            raise ImproperlyConfigured(f"{where}: unknown option(s) {', '.join(unknown)}")
+        values = {}
+        for name, value in raw.items():
+            values[name] = _coerce(where, name, value, fields[name].type)
+        options = cls(**values)
+        options._validate(where)
+        return options
+
+    def _validate(self, where: str) -> None:
+        problems = [
+            f"{name} must not be negative ({getattr(self, name)})"
+            for name in ("min_size", "headroom", "max_waiting")
+            if getattr(self, name) < 0
+        ]
+        problems += [
+            f"{name} must be positive ({getattr(self, name)})"
+            for name in (
+                "max_size",
+                "timeout",
+                "max_lifetime",
+                "max_idle",
+                "leak_seconds",
+                "budget_interval",
+                "reconnect_timeout",
+                "num_workers",
+            )
+            if getattr(self, name) <= 0
+        ]
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"threads must be at least 1 ({self.threads})")
+        if self.min_size > self.max_size:
+            problems.append(
+                f"min_size ({self.min_size}) is greater than max_size ({self.max_size})"
+            )
+        if problems:
+            raise ImproperlyConfigured(f"{where}: {'; '.join(problems)}")
+
+
+def _coerce(where: str, name: str, value: Any, annotation: str) -> Any:
+    kind = {"int": int, "float": float, "bool": bool, "int | None": int}[annotation]
+    if value is None and annotation == "int | None":
+        return None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ImproperlyConfigured(f"{where}: {name} must be true or false, not {value!r}")
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(f"{where}: {name} must be a number, not {value!r}") from None
+    if kind is int and number != float(value):
+        raise ImproperlyConfigured(f"{where}: {name} must be a whole number, not {value!r}")
+    return number
+
+
+def session_options(options: Mapping[str, Any], alias: str = "default") -> dict[str, int]:
+    """Per-connection server settings from `OPTIONS`, in milliseconds (0 = off)."""
+    values = {}
+    for key in SESSION_KEYS:
+        if key in options:
+            value = _coerce(f"DATABASES[{alias!r}]['OPTIONS']", key, options[key], "int")
+            if value < 0:
+                raise ImproperlyConfigured(
+                    f"DATABASES[{alias!r}]['OPTIONS']: {key} must not be negative ({value})"
+                )
+            values[key] = value
+    return values

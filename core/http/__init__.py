@@ -1,0 +1,1 @@
+"""What a request gets from the infrastructure when the database cannot serve it."""

@@ -1,0 +1,219 @@
+"""The pool answers fast, heals, watches its borrowers and follows its ceiling."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import psycopg
+import pytest
+
+from core.db.backends.postgresql.errors import PoolRejected, PoolTimeout
+from core.db.backends.postgresql.pool import AdaptivePool
+from core.localdb import PostgresCluster
+from tests.db.conftest import MakePool
+
+
+def backend_pid(conn: psycopg.Connection) -> int:
+    return int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+
+
+def wait_for(condition: object, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_saturated_pool_times_out_instead_of_hanging(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=1, timeout=0.3)
+    held = pool.getconn()
+    started = time.monotonic()
+
+    with pytest.raises(PoolTimeout):
+        pool.getconn()
+
+    pool.putconn(held)
+    # Bounded by the checkout timeout (plus scheduling slack), never a hang.
+    assert time.monotonic() - started < 0.3 + 1.0
+
+
+def test_a_full_queue_turns_requests_away_at_once(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=1, timeout=2, max_waiting=1)
+    held = pool.getconn()
+    waiter = threading.Thread(target=lambda: pool.putconn(pool.getconn()))
+    waiter.start()
+    assert wait_for(lambda: pool.stats().waiting == 1)
+
+    with pytest.raises(PoolRejected):
+        pool.getconn()
+
+    pool.putconn(held)
+    waiter.join()
+
+
+def test_timeouts_and_rejections_are_counted(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=1, timeout=0.1, max_waiting=1)
+    held = pool.getconn()
+    with pytest.raises(PoolTimeout):
+        pool.getconn()
+    pool.putconn(held)
+
+    stats = pool.stats()
+
+    assert (stats.timeouts, stats.rejections, stats.checkouts) == (1, 0, 1)
+
+
+def test_many_waiting_requests_open_several_connections_at_once(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=10, timeout=5, num_workers=4)
+    held = pool.getconn()
+    # Slow down new connections so that the ones being opened can be counted.
+    pool._configure = lambda conn: time.sleep(0.5)  # type: ignore[assignment]
+    waiters = [threading.Thread(target=lambda: pool.putconn(pool.getconn())) for _ in range(6)]
+    for waiter in waiters:
+        waiter.start()
+    assert wait_for(lambda: pool.stats().waiting == 6)
+
+    opening = pool._nconns - len(pool._pool) - pool.stats().in_use
+
+    pool.putconn(held)
+    for waiter in waiters:
+        waiter.join()
+    # psycopg_pool alone opens one at a time.
+    assert opening == 4
+
+
+def test_a_terminated_backend_is_replaced_before_anyone_uses_it(
+    make_pool: MakePool, postgres: PostgresCluster
+) -> None:
+    pool = make_pool(min_size=1, max_size=1)
+    conn = pool.getconn()
+    pid = backend_pid(conn)
+    pool.putconn(conn)
+    with postgres.admin_connect() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    time.sleep(0.1)
+
+    conn = pool.getconn()
+
+    assert (conn.execute("SELECT 1").fetchone(), pool.stats().lost) == ((1,), 1)
+    pool.putconn(conn)
+
+
+def test_an_expired_connection_is_replaced_at_checkout(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=1, max_lifetime=0.2)
+    conn = pool.getconn()
+    first = backend_pid(conn)
+    pool.putconn(conn)
+    time.sleep(0.3)
+
+    conn = pool.getconn()
+
+    assert backend_pid(conn) != first
+    pool.putconn(conn)
+
+
+def take_and_forget(pool: AdaptivePool) -> psycopg.Connection:
+    return pool.getconn()
+
+
+def test_a_leak_is_reported_once_with_the_borrowers_stack(
+    make_pool: MakePool, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = make_pool(leak_seconds=0.2)
+    with caplog.at_level(logging.WARNING, logger="core.db.pool"):
+        conn = take_and_forget(pool)
+        assert wait_for(lambda: pool.stats().leaks == 1)
+        time.sleep(1.2)  # another monitor round must not report it again
+        pool.putconn(conn)
+
+    leaks = [r for r in caplog.records if getattr(r, "pool_event", None) == "leak"]
+    assert len(leaks) == 1
+    assert "take_and_forget" in leaks[0].stack  # type: ignore[attr-defined]
+
+
+def test_a_connection_left_by_a_finished_thread_comes_back(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=2)
+    thread = threading.Thread(target=take_and_forget, args=(pool,))
+    thread.start()
+    thread.join()
+
+    assert wait_for(lambda: pool.stats().in_use == 0)
+
+
+def test_a_lower_ceiling_closes_idle_connections_above_it(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=6)
+    taken = [pool.getconn() for _ in range(5)]
+    for conn in taken:
+        pool.putconn(conn)
+
+    share = pool.refresh_budget()
+    assert share is not None
+    pool.apply_share(type(share)(share.budget, share.available, share.peers, 2, 2))
+
+    assert (pool.stats().size, pool.stats().max_size, pool.stats().resizes) == (2, 2, 1)
+
+
+def test_a_connection_returned_above_the_ceiling_is_closed(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=4)
+    taken = [pool.getconn() for _ in range(3)]
+    share = pool.refresh_budget()
+    assert share is not None
+    pool.apply_share(type(share)(share.budget, share.available, share.peers, 1, 1))
+
+    for conn in taken:
+        pool.putconn(conn)
+
+    assert pool.stats().size == 1
+
+
+def test_the_budget_divides_the_server_among_peers(
+    make_pool: MakePool, make_postgres: object
+) -> None:
+    cluster: PostgresCluster = make_postgres(server_settings={"max_connections": 30})  # type: ignore[operator]
+    first = make_pool(cluster=cluster, fleet="shop", process="1", headroom=2, max_size=50)
+    make_pool(cluster=cluster, fleet="shop", process="2", headroom=2, max_size=50)
+    with cluster.admin_connect():  # a client that is not ours
+        share = first.refresh_budget()
+
+    # 30 - 3 superuser-reserved - 2 headroom = 25 slots; 1 other client; 2 of us.
+    assert share is not None
+    assert (share.budget, share.available, share.peers, share.share) == (25, 24, 2, 12)
+
+
+def test_the_ceiling_never_exceeds_the_threads(make_pool: MakePool) -> None:
+    pool = make_pool(threads=3, max_size=50)
+
+    share = pool.refresh_budget()
+
+    assert getattr(share, "ceiling", None) == 3
+
+
+def test_a_forked_child_never_uses_the_parents_connections(transactional_db: None) -> None:
+    from django.db import connection
+
+    with connection.pinned(), connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        parent_pool = id(connection.pool)
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                with connection.cursor() as child_cursor:
+                    child_cursor.execute("SELECT 2")
+                    ok = child_cursor.fetchone() == (2,) and id(connection.pool) != parent_pool
+                os.write(write, b"1" if ok else b"0")
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(child, 0)
+        child_ok = os.read(read, 1) == b"1"
+        # The child's exit must not have closed the parent's session under it.
+        cursor.execute("SELECT 3")
+        parent_ok = cursor.fetchone() == (3,)
+
+    assert (child_ok, parent_ok) == (True, True)
