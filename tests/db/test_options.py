@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from core.db.backends.postgresql.budget import compute_share
 from core.db.backends.postgresql.options import PoolOptions
-from core.db.backends.postgresql.stats import ServerStats
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -66,37 +64,3 @@ def test_a_misconfigured_pool_fails_at_start_with_one_message(
 
     last_line = result.stderr.strip().splitlines()[-1]
     assert (result.returncode, message in last_line) == (1, True)
-
-
-def server(max_connections: int, **connections: int) -> ServerStats:
-    return ServerStats(
-        max_connections=max_connections,
-        reserved=3,
-        connections={(app.replace("_", "/"), "idle"): n for app, n in connections.items()},
-    )
-
-
-def share_of(stats: ServerStats, **limits: int) -> int:
-    options = {"headroom": 4, "min_size": 1, "max_size": 100, "threads": None, **limits}
-    return compute_share(stats, fleet="ww", me="ww/h/1", **options).ceiling  # type: ignore[arg-type]
-
-
-def test_one_process_may_use_the_whole_budget() -> None:
-    assert share_of(server(40)) == 40 - 3 - 4
-
-
-def test_clients_that_are_not_ours_come_off_the_budget() -> None:
-    assert share_of(server(40, psql=5)) == 40 - 3 - 4 - 5
-
-
-def test_more_processes_mean_smaller_shares() -> None:
-    three = server(40, ww_h_1=2, ww_h_2=2, ww_h_3=2)
-    six = server(40, ww_h_1=2, ww_h_2=2, ww_h_3=2, ww_h_4=1, ww_h_5=1, ww_h_6=1)
-
-    assert (share_of(three), share_of(six)) == (11, 5)
-
-
-def test_the_ceiling_never_drops_below_the_minimum() -> None:
-    crowded = server(10, **{f"ww_h_{n}": 1 for n in range(1, 20)})
-
-    assert share_of(crowded, min_size=2) == 2

@@ -1,17 +1,25 @@
 """The fleet's connection budget, and this process's fair share of it.
 
-Every WidgetWorld process names its connections `<fleet>/<host>/<pid>`, so one
-look at `pg_stat_activity` tells how many of us there are and how many slots
-other clients hold. Each process then takes an equal share of what is left:
+Every WidgetWorld process names its pool connections `<fleet>/<host>/<pid>`,
+so one look at `pg_stat_activity` tells how many of us there are, how many
+connections each holds, and how many slots other clients take:
 
     budget    = max_connections - superuser_reserved_connections
                 - reserved_connections (PG 16+) - headroom
-    available = budget - connections held by clients that are not ours
-    share     = available // processes of ours connected
+    available = budget - connections of clients that are not ours
+    reserve   = min(processes x min_size, available // 4)
+    share     = (available - reserve) // processes
 
-and caps its pool at min(share, its threads, the hard maximum), never below
-the minimum. Start more processes and every share shrinks; the sum stays under
-max_connections. docs/data-layer.md walks through the numbers.
+The reserve keeps room for as many processes again to join (each must hold
+min_size connections before the others can see it) before anyone looks again.
+A process may not grow into slots others still hold, so until the others have
+shrunk it grows only into its part of the free ones:
+
+    ceiling = min(share, mine + free // processes, threads, hard maximum),
+              never below min_size
+
+Start more processes and every share shrinks while the sum stays within the
+budget; docs/data-layer.md walks through the numbers.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,10 +52,11 @@ GROUP BY 1, 2
 """
 
 
-def application_name(fleet: str) -> str:
-    """`<fleet>/<host>/<pid>`, within PostgreSQL's 63 characters."""
+def application_name(fleet: str, role: str = "") -> str:
+    """`<fleet>/<host>/<pid>` (or `<fleet>-<role>/...`), within PostgreSQL's 63 characters."""
     suffix = f"/{os.getpid()}"
-    head = f"{fleet}/{socket.gethostname()}"
+    head = f"{fleet}-{role}" if role else fleet
+    head = f"{head}/{socket.gethostname()}"
     return head[: 63 - len(suffix)] + suffix
 
 
@@ -57,8 +67,8 @@ class Share:
     budget: int  # slots the fleet may use in all
     available: int  # of which not held by other clients
     peers: int  # our processes connected, this one included
-    share: int  # available // peers
-    ceiling: int  # what this process's pool may grow to
+    share: int  # this process's fair part of the available slots
+    ceiling: int  # what this process's pool may grow to now
 
 
 def compute_share(
@@ -71,14 +81,23 @@ def compute_share(
     max_size: int,
     threads: int | None,
 ) -> Share:
-    prefix = f"{fleet}/"
-    ours = {app for app, _state in server.connections if app.startswith(prefix)}
-    others = sum(n for (app, _state), n in server.connections.items() if not app.startswith(prefix))
+    members = f"{fleet}/"
+    # Sampling connections live in the headroom; they are neither us nor others.
+    monitors = f"{fleet}-monitor/"
+    ours: Counter[str] = Counter()
+    others = 0
+    for (app, _state), count in server.connections.items():
+        if app.startswith(members):
+            ours[app] += count
+        elif not app.startswith(monitors):
+            others += count
     budget = server.max_connections - server.reserved - headroom
     available = max(0, budget - others)
-    peers = len(ours | {me})
-    share = available // peers
-    cap = min(share, max_size, threads or max_size)
+    peers = len(ours.keys() | {me})
+    reserve = min(peers * min_size, available // 4)
+    share = (available - reserve) // peers
+    free = max(0, available - sum(ours.values()))
+    cap = min(share, ours[me] + free // peers, max_size, threads or max_size)
     return Share(budget, available, peers, share, max(min_size, cap))
 
 
@@ -90,8 +109,13 @@ class ServerSampler:
     headroom keeps free.
     """
 
-    def __init__(self, connect_kwargs: Mapping[str, Any]) -> None:
-        self._kwargs = {**connect_kwargs, "connect_timeout": 3, "autocommit": True}
+    def __init__(self, connect_kwargs: Mapping[str, Any], application_name: str) -> None:
+        self._kwargs = {
+            **connect_kwargs,
+            "application_name": application_name,
+            "connect_timeout": 3,
+            "autocommit": True,
+        }
         self._last: ServerStats | None = None
 
     @property

@@ -34,7 +34,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
 
@@ -121,7 +121,9 @@ class _Counters:
 @dataclass(slots=True)
 class _BudgetState:
     share: Share | None = None
-    requested: threading.Event = field(default_factory=threading.Event)
+    # Set after a timeout or a refused connection: look again at the next tick.
+    requested: bool = False
+    next_at: float = 0.0
 
 
 class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
@@ -145,15 +147,17 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
         self._borrowed: dict[int, Borrow] = {}
         self._last_connect_failure: tuple[float, Exception] | None = None
         self._budget = _BudgetState()
-        self._sampler = ServerSampler(connect_kwargs)
+        self._sampler = ServerSampler(
+            connect_kwargs, f"{fleet}-monitor{application_name[len(fleet) :]}"
+        )
         self._monitor: threading.Thread | None = None
         self._stopping = threading.Event()
-        start_max = min(options.max_size, options.threads or options.max_size)
         super().__init__(
             kwargs=connect_kwargs,
             connection_class=PooledConnection,
             min_size=options.min_size,
-            max_size=max(options.min_size, start_max),
+            # No more than the minimum until the budget has been looked at.
+            max_size=max(options.min_size, 1),
             open=False,
             configure=configure,
             name=f"{alias}@{application_name}",
@@ -170,6 +174,9 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
     def open(self, wait: bool = False, timeout: float = 30.0) -> None:
         if not self._closed:
             return
+        # Look at the server before the first connection: a process joining a
+        # busy fleet must not grow into slots the others still hold.
+        self._schedule_budget(self.refresh_budget())
         super().open(wait=wait, timeout=timeout)
         with self._lock:
             if self._monitor is None:
@@ -180,7 +187,6 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
 
     def close(self, timeout: float = 5.0) -> None:
         self._stopping.set()
-        self._budget.requested.set()
         super().close(timeout=timeout)
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(timeout)
@@ -291,7 +297,7 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
         return PoolRejected(f"too many requests waiting for a connection to {self.alias!r}")
 
     def _timed_out(self, waited: float) -> PoolTimeout | DatabaseUnavailable:
-        self._budget.requested.set()
+        self._budget.requested = True
         failure = self._last_connect_failure
         if failure is not None:
             return DatabaseUnavailable(f"database {self.alias!r} is unreachable: {failure[1]}")
@@ -348,7 +354,7 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
     def _connect_failed(self, error: psycopg.Error) -> None:
         if getattr(error, "sqlstate", None) == TOO_MANY_CONNECTIONS:
             # The server is full, not gone: our share is stale.
-            self._budget.requested.set()
+            self._budget.requested = True
             self.events.record(
                 "connect_failed", logging.WARNING, f"server refused a connection: {error}"
             )
@@ -440,21 +446,23 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
     # -- the monitor thread --------------------------------------------------
 
     def _monitor_loop(self) -> None:
-        """Budget every 10-30 s (or at once when asked), leaks and orphans every second."""
-        next_budget = 0.0
-        while not self._stopping.is_set():
+        """Budget every 10-30 s (or at once when asked), leaks and orphans twice a second."""
+        while not self._stopping.wait(0.5):
             try:
-                if time.monotonic() >= next_budget or self._budget.requested.is_set():
-                    self._budget.requested.clear()
-                    self.refresh_budget()
-                    interval = self.options.budget_interval
-                    next_budget = time.monotonic() + random.uniform(0.5 * interval, 1.5 * interval)
+                if self._budget.requested or time.monotonic() >= self._budget.next_at:
+                    self._budget.requested = False
+                    self._schedule_budget(self.refresh_budget())
                 self._watch_borrowers()
                 self.events.flush()
             except Exception:
                 # The monitor must outlive any surprise, or the ceiling would freeze.
                 logger.exception("pool %s: monitor round failed", self.alias)
-            self._budget.requested.wait(timeout=1.0)
+
+    def _schedule_budget(self, share: Share | None) -> None:
+        """Next look in 10-30 s (jittered), or in a second if the server could not be seen."""
+        interval = self.options.budget_interval
+        delay = random.uniform(0.5 * interval, 1.5 * interval) if share else 1.0
+        self._budget.next_at = time.monotonic() + delay
 
     def _watch_borrowers(self) -> None:
         now = time.monotonic()

@@ -1,0 +1,190 @@
+"""The 2023 outage, and its cousins, against real gunicorn workers and a real server.
+
+Each test gets a private PostgreSQL it may starve, stop, restart or prune.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from core.localdb import PostgresCluster
+from tests.conftest import MakePostgres
+from tests.processes import Answer, Gunicorn
+
+pytestmark = pytest.mark.slow
+
+StartGunicorn = Callable[..., Gunicorn]
+
+
+@pytest.fixture
+def start_gunicorn() -> Iterator[StartGunicorn]:
+    servers: list[Gunicorn] = []
+
+    def start(cluster: PostgresCluster, **options: object) -> Gunicorn:
+        url = cluster.ensure_database("chaos").url
+        servers.append(Gunicorn(url, **options))  # type: ignore[arg-type]
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def burst(server: Gunicorn, path: str, count: int) -> list[Answer]:
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda _: server.get(path), range(count)))
+
+
+def ours(cluster: PostgresCluster) -> dict[str, int]:
+    """WidgetWorld pool connections per process, as the server sees them."""
+    with cluster.admin_connect() as conn:
+        rows = conn.execute(
+            "SELECT application_name, count(*) FROM pg_stat_activity"
+            " WHERE application_name LIKE 'widgetworld/%' GROUP BY 1"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_more_requests_than_connections_get_a_page_or_a_fast_503(
+    make_postgres: MakePostgres, start_gunicorn: StartGunicorn
+) -> None:
+    server = start_gunicorn(
+        make_postgres(),
+        threads=8,
+        WIDGETWORLD_DB_POOL_MAX="2",
+        WIDGETWORLD_DB_POOL_TIMEOUT="1",
+    )
+
+    answers = burst(server, "/_chaos/hold?seconds=2", 8)
+
+    statuses = sorted({a.status for a in answers})
+    busy = [a for a in answers if a.status == 503]
+    assert statuses == [200, 503]
+    # Within the checkout timeout (1 s) plus a margin; with Retry-After.
+    assert all(a.seconds < 2.5 and a.retry_after for a in busy)
+
+
+def test_a_page_that_renders_slowly_after_its_query_does_not_hold_a_connection(
+    make_postgres: MakePostgres, start_gunicorn: StartGunicorn
+) -> None:
+    server = start_gunicorn(
+        make_postgres(), threads=8, WIDGETWORLD_DB_POOL_MAX="1", WIDGETWORLD_DB_POOL_TIMEOUT="0.5"
+    )
+
+    # Eight slow renders at once share one connection: each holds it only for its query.
+    answers = burst(server, "/_chaos/render?seconds=1.5", 8)
+
+    assert {a.status for a in answers} == {200}
+
+
+def test_a_database_restart_heals_without_restarting_the_app(
+    make_postgres: MakePostgres, start_gunicorn: StartGunicorn
+) -> None:
+    cluster = make_postgres()
+    server = start_gunicorn(cluster, threads=4, WIDGETWORLD_DB_POOL_TIMEOUT="1")
+    assert server.get("/_chaos/query").status == 200
+
+    cluster.stop()
+    during = [server.get("/_chaos/query") for _ in range(5)]
+    cluster.start()
+    healed_at = time.monotonic()
+    while server.get("/_chaos/query").status != 200:
+        assert time.monotonic() - healed_at < 10, "still failing 10 s after the restart"
+        time.sleep(0.2)
+
+    assert {a.status for a in during} == {503}
+    assert all(a.seconds < 2.5 for a in during)
+
+
+def test_terminated_backends_are_replaced_before_the_next_request(
+    make_postgres: MakePostgres, start_gunicorn: StartGunicorn
+) -> None:
+    cluster = make_postgres()
+    server = start_gunicorn(cluster, threads=4)
+    burst(server, "/_chaos/query", 4)
+    with cluster.admin_connect() as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name LIKE 'widgetworld/%'"
+        )
+
+    assert server.get("/_chaos/query").status == 200
+
+
+def test_the_gunicorn_master_holds_no_connection_even_with_preload(
+    make_postgres: MakePostgres, start_gunicorn: StartGunicorn
+) -> None:
+    cluster = make_postgres()
+    # The master imports the app and runs a query at import time.
+    server = start_gunicorn(
+        cluster, workers=2, args=("--preload", "tests.preload_wsgi:application")
+    )
+    burst(server, "/_chaos/query", 8)
+
+    processes = {name.rsplit("/", 1)[1] for name in ours(cluster)}
+
+    assert str(server.process.pid) not in processes
+    assert processes <= {str(pid) for pid in server.worker_pids()}
+
+
+def test_a_connection_held_too_long_is_reported_with_its_stack(
+    make_postgres: MakePostgres, start_gunicorn: StartGunicorn
+) -> None:
+    server = start_gunicorn(make_postgres(), WIDGETWORLD_DB_POOL_LEAK_SECONDS="0.5")
+
+    server.get("/_chaos/leak?seconds=2")
+
+    log = server.log()
+    assert "connection held for" in log
+    assert "core/chaos/views.py" in log
+
+
+def test_the_fleet_stays_within_its_budget_as_processes_join(
+    make_postgres: MakePostgres, start_gunicorn: StartGunicorn
+) -> None:
+    # 20 - 3 superuser-reserved - 2 headroom = 15 slots for the whole fleet.
+    cluster = make_postgres({"max_connections": 20})
+    settings = {
+        "threads": 8,
+        "WIDGETWORLD_DB_POOL_HEADROOM": "2",
+        "WIDGETWORLD_DB_POOL_BUDGET_INTERVAL": "1",
+        "WIDGETWORLD_DB_POOL_TIMEOUT": "5",
+    }
+    first = start_gunicorn(cluster, workers=2, **settings)
+    peaks: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            peaks.append(sum(ours(cluster).values()))
+            time.sleep(0.05)
+
+    def load(server: Gunicorn, seconds: float) -> list[Answer]:
+        deadline = time.monotonic() + seconds
+        answers: list[Answer] = []
+        while time.monotonic() < deadline:
+            answers += burst(server, "/_chaos/hold?seconds=0.2", 16)
+        return answers
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        answers = load(first, 4)
+        alone = max(ours(cluster).values())
+        second = start_gunicorn(cluster, workers=2, **settings)
+        with ThreadPoolExecutor(2) as pool:
+            both = pool.map(lambda s: load(s, 6), [first, second])
+            answers += [a for batch in both for a in batch]
+        shared = max(ours(cluster).values())
+    finally:
+        stop.set()
+        watcher.join()
+
+    assert max(peaks) <= 15
+    assert shared < alone
+    assert {a.status for a in answers} <= {200, 503}
