@@ -39,6 +39,7 @@ from core.db.backends.postgresql.cursor import (
     ReleasingCursorMixin,
     ReleasingCursorWrapper,
 )
+from core.db.backends.postgresql.features import DatabaseFeatures
 from core.db.backends.postgresql.options import SESSION_KEYS, PoolOptions, session_options
 from core.db.backends.postgresql.pool import AdaptivePool
 from core.db.backends.postgresql.stats import PoolStats, ServerStats
@@ -51,6 +52,8 @@ CursorT = TypeVar("CursorT", bound=ReleasingCursorMixin)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    features_class = DatabaseFeatures
+
     def __init__(self, settings_dict: dict[str, Any], alias: str = DEFAULT_DB_ALIAS) -> None:
         super().__init__(settings_dict, alias)
         options = settings_dict.get("OPTIONS", {})
@@ -75,10 +78,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _create_pool(self) -> AdaptivePool:
         if self.settings_dict.get("CONN_MAX_AGE", 0) != 0:
-            raise ImproperlyConfigured(
-                f"DATABASES[{self.alias!r}]: the pool returns connections itself; "
-                "set CONN_MAX_AGE to 0"
-            )
+            # Django's own wording, so its documentation applies as it is.
+            raise ImproperlyConfigured("Pooling doesn't support persistent connections.")
         assert self.pool_options is not None
         kwargs = self.get_connection_params()
         # Django turns autocommit off itself when a transaction starts.
@@ -89,6 +90,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             options=self.pool_options,
             connect_kwargs=kwargs,
             configure=self._configure_connection,
+            # On top of the pool's own checks, which cost no round trip.
+            round_trip_check=self.settings_dict["CONN_HEALTH_CHECKS"],
             fleet=self.fleet,
             application_name=kwargs["application_name"],
         )
@@ -163,8 +166,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """Return the connection between queries; every open cursor keeps its rows."""
         self._detach_cursors()
         connection, self.connection = self.connection, None
+        # To the pool it came from: settings changes in tests replace pools.
         with self.wrap_database_errors:
-            self.pool.putconn(connection)  # type: ignore[union-attr]
+            if connection._pool is None:
+                connection.close()
+            else:
+                connection._pool.putconn(connection)
 
     def _detach_cursors(self) -> None:
         with self.wrap_database_errors:

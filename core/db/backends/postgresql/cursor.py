@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from django.db.backends import utils
+from django.db.backends.postgresql.base import CursorDebugWrapper
 
 if TYPE_CHECKING:
     from core.db.backends.postgresql.base import DatabaseWrapper
@@ -129,12 +130,21 @@ class ReleasingCursorMixin:
     def executemany(self, sql: str, param_list: Sequence[Any]) -> Any:
         return self._run(super().executemany, sql, param_list)  # type: ignore[misc]
 
-    def _run(self, method: Any, sql: str, params: Any) -> Any:
+    def copy(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        """COPY streams on the connection: it stays until the next query or the request ends."""
+        self._attach()
+        parent = getattr(super(), "copy", None)
+        return (parent or self.cursor.copy)(statement, *args, **kwargs)
+
+    def _attach(self) -> None:
         if isinstance(self.cursor, DetachedResult):
             # The connection went back after an earlier query: take one again.
             self.db.ensure_connection()
             self.cursor = self.db.create_cursor()
             self.db.track(self)
+
+    def _run(self, method: Any, sql: str, params: Any) -> Any:
+        self._attach()
         raw = self.cursor
         try:
             result = method(sql, params)
@@ -148,5 +158,5 @@ class ReleasingCursorWrapper(ReleasingCursorMixin, utils.CursorWrapper):
     pass
 
 
-class ReleasingCursorDebugWrapper(ReleasingCursorMixin, utils.CursorDebugWrapper):
+class ReleasingCursorDebugWrapper(ReleasingCursorMixin, CursorDebugWrapper):
     pass

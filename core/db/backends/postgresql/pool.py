@@ -136,6 +136,7 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
         configure: Callable[[PooledConnection], Any] | None,
         fleet: str,
         application_name: str,
+        round_trip_check: bool = False,
     ) -> None:
         self.alias = alias
         self.options = options
@@ -160,6 +161,7 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
             max_size=max(options.min_size, 1),
             open=False,
             configure=configure,
+            check=psycopg_pool.ConnectionPool.check_connection if round_trip_check else None,
             name=f"{alias}@{application_name}",
             timeout=options.timeout,
             max_waiting=options.max_waiting,
