@@ -7,6 +7,8 @@ behave exactly as on Django's own backend.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def idle_connections() -> None:
-    """At least three connections in the pool, so consecutive checkouts rotate."""
+    """At least three connections in the pool, so that a borrower has a choice."""
     pool = connection.pool
     assert pool is not None
     taken = [pool.getconn() for _ in range(3)]
@@ -197,15 +199,34 @@ def test_an_advisory_lock_is_released_when_the_connection_goes_back() -> None:
         assert cursor.fetchone() == (0,)
 
 
+def hold_a_connection_meanwhile(release: threading.Event) -> threading.Thread:
+    """Another thread takes the most recently returned connection and keeps it."""
+    taken = threading.Event()
+
+    def borrow() -> None:
+        with transaction.atomic():
+            Group.objects.exists()
+            taken.set()
+            release.wait(5)
+        connection.close()
+
+    thread = threading.Thread(target=borrow)
+    thread.start()
+    taken.wait(5)
+    return thread
+
+
 @pytest.mark.usefixtures("idle_connections")
 def test_pinned_keeps_one_connection_for_the_block() -> None:
-    pids = set()
-    with connection.pinned(), connection.cursor() as cursor:
-        for _ in range(3):
-            cursor.execute("SELECT pg_backend_pid()")
-            pids.add(cursor.fetchone())
+    release = threading.Event()
+    with connection.pinned():
+        before = backend_pid()
+        other = hold_a_connection_meanwhile(release)
+        after = backend_pid()
+    release.set()
+    other.join()
 
-    assert len(pids) == 1
+    assert before == after
 
 
 def test_query_counts_are_unchanged(django_assert_num_queries: object) -> None:
