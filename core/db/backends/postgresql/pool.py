@@ -107,6 +107,8 @@ def _capture_frames() -> list[tuple[CodeType, int]]:
 
 @dataclass(slots=True)
 class _Counters:
+    """Counters since the process started; the names are PoolStats's."""
+
     checkouts: int = 0
     timeouts: int = 0
     rejections: int = 0
@@ -532,13 +534,5 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
             budget=share.share if share else self._max_size,
             peers=share.peers if share else 1,
             threads=self.options.threads or 0,
-            checkouts=counters.checkouts,
-            timeouts=counters.timeouts,
-            rejections=counters.rejections,
-            opened=counters.opened,
-            lost=counters.lost,
-            leaks=counters.leaks,
-            resizes=counters.resizes,
-            wait_seconds_total=counters.wait_seconds_total,
-            hold_seconds_total=counters.hold_seconds_total,
+            **dataclasses.asdict(counters),
         )
