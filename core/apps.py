@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class CoreConfig(AppConfig):
@@ -6,5 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = "WidgetWorld infrastructure"
 
     def ready(self) -> None:
-        # Connects the metrics' signal receivers.
-        from core.metrics import receivers  # noqa: F401
+        # Importing connects the metrics' signal receivers.
+        from core.metrics import receivers
+
+        receivers.zero_counters(settings.DATABASES)

@@ -167,3 +167,7 @@ def test_queries_are_counted_for_django_prometheus(client: Client) -> None:
         cursor.execute("SELECT 1")
 
     assert value("django_db_execute_total", alias="default", vendor="postgresql") == before + 1
+
+
+def test_pool_counters_start_at_zero_so_the_first_timeout_is_an_increase() -> None:
+    assert value("widgetworld_db_pool_timeouts_total", alias="default") is not None

@@ -7,6 +7,7 @@ while the pool holds its own lock, so they only wake the sampler.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.signals import request_started
@@ -34,6 +35,17 @@ EVENT_COUNTERS: dict[str, Counter] = {
     "leak": m.POOL_LEAKS,
     "resize": m.POOL_RESIZES,
 }
+
+
+def zero_counters(aliases: Iterable[str]) -> None:
+    """Export every pool counter at 0 from the start.
+
+    A series that first appears at 1 has no `increase()`: without this, the
+    first timeout of a worker's life would never fire the alert.
+    """
+    for alias in aliases:
+        for counter in EVENT_COUNTERS.values():
+            counter.labels(alias)
 
 
 @receiver(connection_checked_out, dispatch_uid="core.metrics.checked_out")
