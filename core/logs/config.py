@@ -27,8 +27,8 @@ def _formatters() -> dict[str, dict[str, Any]]:
         },
         "json_access": {
             "()": "core.logs.formatters.AccessJsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": _RENAMES,
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {**_RENAMES, "process": "pid"},
         },
         "text": {"format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"},
         "text_access": {"format": "%(asctime)s %(levelname)-7s %(name)s %(message)s"},
