@@ -107,3 +107,27 @@ def test_turning_the_access_log_off_silences_gunicorns_access_logger() -> None:
     access = gunicorn_logging("json", "INFO", access_log=False)["loggers"]["gunicorn.access"]
 
     assert (access["handlers"], access["level"]) == ([], "WARNING")
+
+
+def test_djangos_own_response_lines_carry_the_request_id(client: Client) -> None:
+    stamped: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, rec: logging.LogRecord) -> None:
+            RequestIdFilter().filter(rec)
+            stamped.append(rec.request_id)  # type: ignore[attr-defined]
+
+    handler = Capture()
+    logging.getLogger("django.request").addHandler(handler)
+    try:
+        response = client.get("/no-such-page/", headers={"X-Request-ID": "rid-404"})
+    finally:
+        logging.getLogger("django.request").removeHandler(handler)
+
+    assert (response.status_code, stamped) == (404, ["rid-404"])
+
+
+def test_the_request_id_is_forgotten_when_the_response_closes(client: Client) -> None:
+    client.get("/livez")
+
+    assert request_id.get() is None
