@@ -246,13 +246,15 @@ class Burst:
     concurrency: int
     seconds: float
     statuses: dict[int, int] = field(default_factory=dict)
+    stop_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self) -> threading.Thread:
-        stop_at = time.monotonic() + self.seconds
+        """Start the clients; the burst ends at `self.stop_at` (monotonic)."""
+        self.stop_at = time.monotonic() + self.seconds
 
         def client() -> None:
-            while time.monotonic() < stop_at:
+            while time.monotonic() < self.stop_at:
                 try:
                     status, _ = http_get(self.url, timeout=HOLD_SECONDS + 10)
                 except OSError:
@@ -278,7 +280,7 @@ class DrillResult:
     for_seconds: int
     pending_after: float  # burst start -> pending
     firing_after: float  # burst start -> firing
-    resolved_after: float  # burst end -> inactive
+    resolved_after: float  # burst end (no new request) -> inactive
     statuses: dict[int, int]
     also_fired: set[str]
 
@@ -367,14 +369,15 @@ def run(workdir: Path) -> DrillResult:
         _wait_for("firing", lambda: prometheus.alert_state(ALERT) == "firing", BURST_SECONDS)
         firing_after = time.monotonic() - start
         also_fired = prometheus.firing() - {ALERT}
-        done.join(timeout=BURST_SECONDS + HOLD_SECONDS + 30)
-        ended = time.monotonic()
+        time.sleep(max(0.0, burst.stop_at - time.monotonic()))
         _wait_for("resolved", lambda: prometheus.alert_state(ALERT) == "inactive", RESOLVE_WITHIN)
+        resolved_after = time.monotonic() - burst.stop_at
+        done.join(timeout=HOLD_SECONDS + 30)
         return DrillResult(
             for_seconds=DRILL_FOR,
             pending_after=pending_after,
             firing_after=firing_after,
-            resolved_after=time.monotonic() - ended,
+            resolved_after=resolved_after,
             statuses=dict(burst.statuses),
             also_fired=also_fired,
         )
