@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format manage lock clean
+.PHONY: help install system-deps run test test-fast drill lint format manage lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,16 +24,22 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 install: $(INSTALLED) ## create .venv and install the dependencies
 
+system-deps: ## the Debian packages tests need (promtool, prometheus); installs them when root
+	@scripts/system-deps.sh
+
 run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops everything)
 	exec $(BIN)/python -m widgetworld.stack serve
 
-test: $(INSTALLED) ## lint, then the whole test suite (slow tests included), as CI runs it
+test: $(INSTALLED) system-deps ## lint, then the whole test suite (slow tests included), as CI runs it
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-test-fast: $(INSTALLED) ## the test suite without the slow process-level tests
+test-fast: $(INSTALLED) system-deps ## the test suite without the slow process-level tests
 	$(BIN)/pytest -m 'not slow'
+
+drill: $(INSTALLED) system-deps ## saturate a small pool under real Prometheus; the alert must fire, then resolve
+	$(BIN)/python -m widgetworld.drill
 
 lint: $(INSTALLED) ## ruff check and format check
 	$(BIN)/ruff check .

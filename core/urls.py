@@ -4,9 +4,14 @@ from django.conf import settings
 from django.urls import include, path
 
 from core.health import views as health
+from core.metrics import views as metrics
 
 urlpatterns = [
     path("livez", health.livez, name="livez"),
+    path("readyz", health.readyz, name="readyz"),
+    # For tools that expect the older name.
+    path("healthz", health.readyz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]
 
 if settings.CHAOS_ENDPOINTS:

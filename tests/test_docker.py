@@ -6,6 +6,7 @@ a container: the README says so. What can be checked by reading is checked.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -108,3 +109,79 @@ def test_the_image_bakes_in_no_secret(dockerfile: list[tuple[str, str]]) -> None
 
 def test_the_image_has_a_healthcheck(dockerfile: list[tuple[str, str]]) -> None:
     assert any(instruction == "HEALTHCHECK" for instruction, _ in dockerfile)
+
+
+# -- monitoring: prometheus and grafana ----------------------------------------------
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path (relative to the repository), for bind mounts."""
+    result = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            result[target] = source[2:]
+    return result
+
+
+def test_prometheus_loads_the_alert_rules_make_test_checks(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    config_path = mounts(prometheus)["/etc/prometheus/prometheus.yml"]
+    config = yaml.safe_load((BASE_DIR / config_path).read_text())
+
+    [rules] = config["rule_files"]
+    assert mounts(prometheus)[rules] == "deploy/prometheus/alerts.yml"
+
+
+def test_prometheus_scrapes_the_web_service(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    config = yaml.safe_load(
+        (BASE_DIR / mounts(prometheus)["/etc/prometheus/prometheus.yml"]).read_text()
+    )
+
+    [job] = config["scrape_configs"]
+    assert (job["metrics_path"], job["static_configs"][0]["targets"]) == ("/metrics", ["web:8000"])
+
+
+def test_the_web_service_lets_the_compose_network_scrape(compose: dict[str, Any]) -> None:
+    networks = compose["services"]["web"]["environment"]["METRICS_ALLOWED_NETWORKS"].split(",")
+
+    assert "172.16.0.0/12" in networks
+
+
+def test_grafana_gets_prometheus_as_the_dashboards_data_source(compose: dict[str, Any]) -> None:
+    grafana = mounts(compose["services"]["grafana"])
+    provisioning = BASE_DIR / grafana["/etc/grafana/provisioning"]
+    [source] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    dashboard = json.loads((BASE_DIR / "deploy" / "grafana" / "widgetworld.json").read_text())
+    used = {panel["datasource"]["uid"] for panel in dashboard["panels"] if "datasource" in panel}
+
+    assert (source["url"], used) == ("http://prometheus:9090", {source["uid"]})
+
+
+def test_grafana_provisions_the_dashboard_it_mounts(compose: dict[str, Any]) -> None:
+    grafana = mounts(compose["services"]["grafana"])
+    provider = yaml.safe_load(
+        (
+            BASE_DIR / grafana["/etc/grafana/provisioning"] / "dashboards" / "widgetworld.yml"
+        ).read_text()
+    )["providers"][0]
+    folder = provider["options"]["path"]
+
+    assert grafana[f"{folder}/widgetworld.json"] == "deploy/grafana/widgetworld.json"
+
+
+def test_monitoring_ports_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
+    ports = [
+        port for name in ("prometheus", "grafana") for port in compose["services"][name]["ports"]
+    ]
+
+    assert all(port.startswith("127.0.0.1:") for port in ports)
+
+
+def test_grafana_waits_for_a_healthy_prometheus(compose: dict[str, Any]) -> None:
+    depends_on = compose["services"]["grafana"]["depends_on"]
+
+    assert depends_on == {"prometheus": {"condition": "service_healthy"}}

@@ -4,7 +4,15 @@ Values come from `widgetworld.settings`, the one place that reads the
 environment, so the port and worker counts documented there are the ones used.
 """
 
+from typing import Any
+
+from core.logs.config import ACCESS_LOG_FORMAT, gunicorn_logging
+from core.metrics import multiprocess
 from widgetworld import settings
+
+# Before any worker exists (or imports prometheus_client): every worker writes
+# its metrics to this run's fresh directory, and any of them can export all.
+multiprocess.prepare()
 
 bind = [f"{settings.HOST}:{settings.PORT}"]
 worker_class = "gthread"
@@ -18,10 +26,13 @@ keepalive = 5
 # keeps them from restarting together.
 max_requests = 10_000
 max_requests_jitter = 1_000
-# Logs go to stderr in the format the rest of the app uses.
-accesslog = "-"
+# Logs go to stderr in the format the rest of the app uses (JSON in
+# production), the access log included unless ACCESS_LOG=false.
+accesslog = "-" if settings.ACCESS_LOG else None
+access_log_format = ACCESS_LOG_FORMAT
 errorlog = "-"
 loglevel = settings.LOG_LEVEL.lower()
+logconfig_dict = gunicorn_logging(settings.LOG_FORMAT, settings.LOG_LEVEL, settings.ACCESS_LOG)
 wsgi_app = "widgetworld.wsgi:application"
 # Gunicorn 25+ opens a control socket in $HOME by default: two servers on one
 # machine (tests, benchmarks) would fight over it, and nothing here uses it.
@@ -40,3 +51,12 @@ def worker_exit(server: object, worker: object) -> None:
     from core.db.backends.postgresql import registry
 
     registry.close_all()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the master: a dead worker's live gauges (its pool) leave the metrics."""
+    multiprocess.worker_exited(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    multiprocess.cleanup()

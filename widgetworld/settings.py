@@ -10,6 +10,7 @@ lists every variable.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from core.db.backends.postgresql.options import PoolOptions
+from core.logs.config import django_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -92,6 +94,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so request latency includes every other middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Next, so that every later line logged for the request carries its id.
+    "core.logs.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.http.unavailable.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -101,6 +107,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "widgetworld.urls"
@@ -198,6 +205,31 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# -- Monitoring ------------------------------------------------------------------------
+
+# /metrics and verbose health output are for the monitoring network: these
+# addresses (CIDRs; the socket's address, never X-Forwarded-For) or whoever
+# sends `Authorization: Bearer <METRICS_TOKEN>`. Empty networks with a token
+# means token only.
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(network, strict=False)
+        for network in env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from error
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# /readyz: how long the database may take to answer SELECT 1, and the share of
+# the pool's ceiling in use at which this worker says "not ready" without
+# querying (so a probe never takes the last connection of a saturated pool).
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.0)
+READYZ_POOL_SATURATION = env.float("READYZ_POOL_SATURATION", default=0.9)
+if READYZ_TIMEOUT <= 0 or not 0 < READYZ_POOL_SATURATION <= 1:
+    raise ImproperlyConfigured(
+        "READYZ_TIMEOUT must be positive and READYZ_POOL_SATURATION in (0, 1]"
+    )
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}
     for name in (
@@ -239,24 +271,8 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="text" if LOCAL else "json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: expected json or text")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
-        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # psycopg_pool logs every checkout at INFO; our pool reports its own
-        # events (core.db.pool), once each, with context.
-        "psycopg.pool": {"level": "ERROR"},
-    },
-}
+# Gunicorn's access log is the one line per request; load tests and setups
+# whose proxy already logs requests turn it off.
+ACCESS_LOG = env.bool("ACCESS_LOG", default=True)
+
+LOGGING = django_logging(LOG_FORMAT, LOG_LEVEL)

@@ -1,0 +1,1 @@
+"""Logs the person on call can follow: one request id from the edge to every line."""

@@ -1,0 +1,52 @@
+"""Snapshots in, gauges out: the only code that writes the pool and server gauges."""
+
+from __future__ import annotations
+
+from core.db.backends.postgresql.stats import PoolStats, ServerStats
+from core.metrics import definitions as m
+
+# Cardinality guard: application_name can be anything a client sets.
+_MAX_APPLICATION_LENGTH = 40
+
+
+def application_label(application_name: str) -> str:
+    """`widgetworld/<host>/<pid>` becomes `widgetworld`: a series per application, not process."""
+    name = application_name.split("/", 1)[0].strip()
+    return name[:_MAX_APPLICATION_LENGTH] if name else "unnamed"
+
+
+def publish_pool(stats: PoolStats) -> None:
+    alias = stats.alias
+    m.POOL_CONNECTIONS.labels(alias, "idle").set(stats.idle)
+    m.POOL_CONNECTIONS.labels(alias, "in_use").set(stats.in_use)
+    m.POOL_WAITING.labels(alias).set(stats.waiting)
+    m.POOL_MIN.labels(alias).set(stats.min_size)
+    m.POOL_MAX.labels(alias).set(stats.max_size)
+    m.POOL_BUDGET.labels(alias).set(stats.budget)
+    m.POOL_PEERS.labels(alias).set(stats.peers)
+
+
+class ServerPublisher:
+    """Writes server gauges and zeroes the (state, application) pairs that went away.
+
+    Under multiprocess mode a gauge's series cannot be removed, only set; a
+    pair that vanished from pg_stat_activity would otherwise keep its last
+    count forever.
+    """
+
+    def __init__(self) -> None:
+        self._published: dict[str, set[tuple[str, str]]] = {}
+
+    def publish(self, alias: str, stats: ServerStats) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for (application, state), n in stats.connections.items():
+            key = (state or "unknown", application_label(application))
+            counts[key] = counts.get(key, 0) + n
+        for key in self._published.get(alias, set()) - counts.keys():
+            m.SERVER_CONNECTIONS.labels(alias, *key).set(0)
+        for (state, application), n in counts.items():
+            m.SERVER_CONNECTIONS.labels(alias, state, application).set(n)
+        self._published[alias] = self._published.get(alias, set()) | counts.keys()
+        m.SERVER_MAX_CONNECTIONS.labels(alias).set(stats.max_connections)
+        m.SERVER_RESERVED_CONNECTIONS.labels(alias).set(stats.reserved)
+        m.SERVER_UTILISATION.labels(alias).set(stats.utilisation)

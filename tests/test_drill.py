@@ -1,0 +1,34 @@
+"""`make drill` as a test: a real Prometheus sees a saturated pool, pages, then resolves.
+
+About a minute: it starts PostgreSQL, gunicorn and Prometheus (see widgetworld/drill.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from core.db.backends.postgresql.base import DatabaseWrapper
+from tests.tools import require
+from widgetworld import drill
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(
+    not hasattr(DatabaseWrapper, "pool_stats"),
+    reason="needs the data layer's pool (pool_stats()), which has not landed on this branch",
+)
+def test_the_saturation_alert_fires_in_time_and_resolves() -> None:
+    require("prometheus")
+    workdir = Path(tempfile.mkdtemp(prefix="widgetworld-drill-"))
+    workdir.chmod(0o755)
+    try:
+        result = drill.run(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    assert drill.verdict(result) == [], result.table()

@@ -1,0 +1,97 @@
+"""/readyz when the database refuses or hangs: a real socket fault, never a mock.
+
+The failing databases are extra aliases at ports where no PostgreSQL
+answers. They are not the suite's database, so these tests only lift
+pytest-django's block on database access instead of wrapping each test in
+a test case (which forbids threads from reaching aliases it was not told of).
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.db import connections
+from pytest_django import DjangoDbBlocker
+from pytest_django.fixtures import Settings
+
+from core.health import readiness
+from core.localdb.cluster import free_port
+
+_serial = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def database_access(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
+    with django_db_blocker.unblock():
+        yield
+        # A test that gave up on the probe thread leaves it finishing: wait for it.
+        in_flight = readiness._probe._in_flight
+        if in_flight is not None:
+            in_flight.exception(timeout=10)
+
+
+def alias_at(monkeypatch: pytest.MonkeyPatch, kind: str, port: int) -> str:
+    """A new database alias at `port`, unpooled, so no pool keeps retrying after the test.
+
+    New each time: the probe thread keeps a wrapper per alias, made with the
+    settings the alias had when it first used it.
+    """
+    name = f"{kind}-{next(_serial)}"
+    config = {
+        **connections.settings["default"],
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "NAME": "nowhere",
+    }
+    config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": False, "connect_timeout": 2}
+    monkeypatch.setitem(connections.settings, name, config)
+    return name
+
+
+def test_a_database_that_refuses_is_not_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = readiness.evaluate(alias_at(monkeypatch, "refusing", free_port()))
+
+    assert [(c.name, c.status) for c in result.checks] == [
+        ("pool", "ok"),
+        ("database", "fail"),
+        ("migrations", "skipped"),
+    ]
+    assert "OperationalError" in result.checks[1].detail
+
+
+@pytest.fixture
+def hung_server() -> Iterator[int]:
+    """A port that completes TCP handshakes and then never says a word: a hung server."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_a_hung_database_is_not_ready_within_the_timeout(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, hung_server: int
+) -> None:
+    settings.READYZ_TIMEOUT = 0.3
+    alias = alias_at(monkeypatch, "hung", hung_server)
+    started = time.monotonic()
+
+    result = readiness.evaluate(alias)
+
+    assert (result.ready, result.checks[1].detail) == (False, "no answer within 0.3s")
+    assert time.monotonic() - started < 2  # the connect timeout, which it did not wait for
+
+
+def test_probes_do_not_pile_up_behind_a_hung_check(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, hung_server: int
+) -> None:
+    settings.READYZ_TIMEOUT = 0.1
+    alias = alias_at(monkeypatch, "hung", hung_server)
+    readiness.evaluate(alias)
+
+    second = readiness.evaluate(alias)
+
+    assert second.checks[1].detail == "the previous check is still waiting"
