@@ -11,9 +11,10 @@ import threading
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.test import Client
 
+from core.localdb import PostgresCluster
 from tests.db.factories import GroupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -250,3 +251,25 @@ def test_a_page_that_renders_after_its_query_does_not_hold_the_connection(
     held = after.hold_seconds_total - before.hold_seconds_total
     # Held for the query only, and already back when the view returned.
     assert (after.in_use, held < 0.25) == (0, True)
+
+
+def test_a_read_whose_connection_died_under_it_runs_again(postgres: PostgresCluster) -> None:
+    with connection.cursor() as cursor:  # checked out now, still alive
+        with postgres.admin_connect() as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid]
+            )
+        cursor.execute("SELECT 42")
+
+        assert cursor.fetchone() == (42,)
+
+
+def test_a_write_whose_connection_died_is_not_repeated(postgres: PostgresCluster) -> None:
+    with connection.cursor() as cursor:
+        with postgres.admin_connect() as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid]
+            )
+
+        with pytest.raises(OperationalError):
+            cursor.execute("INSERT INTO auth_group (name) VALUES ('once')")

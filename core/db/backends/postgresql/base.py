@@ -162,6 +162,29 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self._releasable():
             self._give_back()
 
+    def recover_lost_connection(self, sql: Any) -> bool:
+        """After an OperationalError: if the connection is dead, drop it at once.
+
+        True when the failed statement may simply run again on a fresh
+        connection: a SELECT outside any transaction, with no session state
+        that died with the old one. Anything else is raised as Django would.
+        """
+        conn = self.connection
+        pool = self.pool
+        if conn is None or pool is None or not conn.closed or self.in_atomic_block:
+            return False
+        retry = (
+            not self._session_state
+            and not self._pins
+            and isinstance(sql, str)
+            and sql.lstrip()[:6].upper() == "SELECT"
+        )
+        pool.record_lost("the connection died under a query")
+        self._session_state = False
+        self._pins = 0
+        self._give_back()
+        return retry
+
     def _give_back(self) -> None:
         """Return the connection between queries; every open cursor keeps its rows."""
         self._detach_cursors()

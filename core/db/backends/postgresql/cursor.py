@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from django.db import OperationalError
 from django.db.backends import utils
 from django.db.backends.postgresql.base import CursorDebugWrapper
 
@@ -147,7 +148,16 @@ class ReleasingCursorMixin:
         self._attach()
         raw = self.cursor
         try:
-            result = method(sql, params)
+            try:
+                result = method(sql, params)
+            except OperationalError:
+                if not self.db.recover_lost_connection(sql):
+                    raise
+                # The connection died before this read ran (a restart, a
+                # terminated backend): once more, on a live one.
+                self._attach()
+                raw = self.cursor
+                result = method(sql, params)
         finally:
             self.db.query_finished(sql)
         # psycopg returns the cursor itself; after a release, that is the copy.

@@ -243,7 +243,8 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
             # psycopg_pool closes and replaces it when it comes back.
             return False
         if conn.closed or conn.pgconn.status != ConnStatus.OK:
-            return self._lost(conn, "connection closed")
+            self.record_lost("connection closed")
+            return False
         # An idle connection has nothing to say; if its socket is readable,
         # the server has sent a farewell (shutdown, pg_terminate_backend)
         # followed by EOF. Reading until EOF tells them apart from a notice.
@@ -255,16 +256,17 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
             try:
                 conn.pgconn.consume_input()
             except psycopg.OperationalError:
-                return self._lost(conn, "the server closed the connection")
-        return self._lost(conn, "the server keeps talking on an idle connection")
+                self.record_lost("the server closed the connection")
+                return False
+        self.record_lost("the server keeps talking on an idle connection")
+        return False
 
-    def _lost(self, conn: PooledConnection, reason: str) -> bool:
+    def record_lost(self, reason: str) -> None:
         with self._counter_lock:
             self.counters.lost += 1
         self.events.record(
             "lost", logging.WARNING, f"dropped a dead connection ({reason})", reason=reason
         )
-        return False
 
     def _discard(self, conn: PooledConnection) -> None:
         """Hand back a connection found unfit at checkout; psycopg_pool replaces it."""
