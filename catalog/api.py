@@ -8,6 +8,7 @@ shape integrations already know from DRF. Errors are JSON too, with a status.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from django.core.paginator import Page
@@ -76,12 +77,15 @@ def widgets(request: HttpRequest) -> JsonResponse:
     if size and not (size.isdigit() and 1 <= int(size) <= PAGE_SIZE_MAX):
         return _error(400, f"page_size must be a whole number from 1 to {PAGE_SIZE_MAX}.")
     matching = filtered(form)
+    scope: AbstractContextManager[None] = nullcontext()
     if form.terms:
-        matching = search(matching, form.terms, form.chosen_sort).widgets
+        results = search(matching, form.terms, form.chosen_sort)
+        matching, scope = results.widgets, results.scope()
     else:
         matching = ordered(matching, form.chosen_sort)
     try:
-        page = paginate(matching, request.GET.get("page"), int(size) if size else None)
+        with scope:
+            page = paginate(matching, request.GET.get("page"), int(size) if size else None)
     except PageError as bad:
         return _error(bad.status, bad.message)
     return JsonResponse(

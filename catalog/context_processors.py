@@ -12,9 +12,9 @@ from catalog.categories import category_tree
 
 
 def storefront(request: HttpRequest) -> dict[str, Any]:
-    # Lazy: a page that never shows the menu (the JSON API renders no
-    # template; a plain error page may not) never queries for it.
+    # The tree is lazy: a template that never shows the menu never queries
+    # for it. The cart count is read from the session cookie: no query.
     return {
         "category_tree": SimpleLazyObject(lambda: category_tree(request)),
-        "cart_count": SimpleLazyObject(lambda: Cart(request.session).count),
+        "cart_count": Cart(request.session).count,
     }

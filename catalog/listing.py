@@ -9,6 +9,8 @@ everywhere. Invalid values are a 400 with the reason, never silently ignored
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.paginator import Page, Paginator
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from django.http import QueryDict
 
@@ -132,11 +135,36 @@ def ordered(widgets: QuerySet[Widget], sort: str) -> QuerySet[Widget]:
     return widgets.order_by(*SORTS[sort][1])
 
 
+# pg_trgm's default word-similarity threshold (0.6) misses ordinary typos:
+# "sprokcet" scores 0.56 against "sprocket", "widgit" 0.57 against "widget".
+FUZZY_THRESHOLD = 0.4
+
+
+@contextmanager
+def _fuzzy_threshold() -> Iterator[None]:
+    """Lower the threshold for one transaction, so the trigram GIN index still serves `%>`.
+
+    `set_config(..., is_local => true)` ends with the transaction: a pooled
+    connection never carries it to the next request.
+    """
+    # No savepoint when already in a transaction: these reads have nothing to undo.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
+            [str(FUZZY_THRESHOLD)],
+        )
+        yield
+
+
 @dataclass(frozen=True)
 class SearchResults:
     widgets: QuerySet[Widget]
     # True when nothing matched the words and these are near spellings instead.
     fuzzy: bool
+
+    def scope(self) -> AbstractContextManager[None]:
+        """Where the results must be read (paginated): fuzzy ones need their threshold."""
+        return _fuzzy_threshold() if self.fuzzy else nullcontext()
 
 
 def search(widgets: QuerySet[Widget], terms: str, sort: str) -> SearchResults:
@@ -168,7 +196,7 @@ def search(widgets: QuerySet[Widget], terms: str, sort: str) -> SearchResults:
 
 
 def paginate(widgets: QuerySet[Widget], page: str | None, per_page: int | None = None) -> Page:
-    """One page of a listing: a COUNT and one slice, whatever the page size.
+    """One page of a listing, read now: a COUNT and one slice, whatever the page size.
 
     Raises PageError: 400 for something that is not a page number, 404 past the
     end (page 1 of nothing is an empty page, not an error).
@@ -181,4 +209,6 @@ def paginate(widgets: QuerySet[Widget], page: str | None, per_page: int | None =
     paginator = Paginator(widgets, per_page or settings.CATALOG_PAGE_SIZE)
     if number > paginator.num_pages:
         raise PageError(f"There is no page {number}: the last page is {paginator.num_pages}.", 404)
-    return paginator.page(number)
+    page = paginator.page(number)
+    page.object_list = list(page.object_list)
+    return page

@@ -6,6 +6,7 @@ the catalog version, the category tree, then one query per list on the page.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from django.contrib import messages
@@ -95,16 +96,18 @@ def _listing(
 
     widgets = filtered(form, category_ids=tree.subtree_ids(category) if category else None)
     context["terms"] = form.terms
+    scope: AbstractContextManager[None] = nullcontext()
     if searching:
         if not form.terms:
             return render(request, "catalog/listing.html", context)
         results = search(widgets, form.terms, form.chosen_sort)
-        widgets, context["fuzzy"] = results.widgets, results.fuzzy
+        widgets, context["fuzzy"], scope = results.widgets, results.fuzzy, results.scope()
         context["title"] = f"Results for \u201c{form.terms}\u201d"
     else:
         widgets = ordered(widgets, form.chosen_sort)
     try:
-        context["page"] = paginate(widgets, request.GET.get("page"))
+        with scope:
+            context["page"] = paginate(widgets, request.GET.get("page"))
     except PageError as bad:
         context["error"] = bad.message
         return render(request, "catalog/listing.html", context, status=bad.status)
