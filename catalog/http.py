@@ -6,7 +6,7 @@ widgets there are (a deletion changes no timestamp). A request whose
 `If-None-Match` still matches gets a 304 at the cost of that one query.
 
 Pages show per-shopper things (the cart badge, a CSRF token, flash messages),
-so their ETag also covers the cookies that carry them and they are
+so their ETag also covers the cookies that carry them (see _page_cookies) and they are
 `private, no-cache`: stored, but revalidated every time. The JSON API shows
 nothing per-shopper and is `public` for a short `max-age`, so a CDN can
 serve it. Written here rather than with Django's `condition()` decorator,
@@ -54,10 +54,12 @@ def catalog_version() -> CatalogVersion:
     return CatalogVersion(last_modified, token)
 
 
-# The cookies whose content shows on a page: session (cart, orders), CSRF
-# token, flash messages.
+# The cookies whose content shows on a page: the session (cart badge, and a
+# login, which also rotates the CSRF token) and pending flash messages. The
+# CSRF cookie itself is left out: the first page a shopper sees sets it, and
+# the form token on that page already matches it.
 def _page_cookies() -> tuple[str, ...]:
-    return (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, "messages")
+    return (settings.SESSION_COOKIE_NAME, "messages")
 
 
 def _etag(request: HttpRequest, version: CatalogVersion, *, per_shopper: bool) -> str:
