@@ -197,3 +197,12 @@ def test_home_costs_three_queries(
         response = client.get("/")
 
     assert len(response.context["featured"]) == min(count, 8)
+
+
+def test_the_404_for_an_unknown_url_never_queries_the_database(
+    client: Client, shop: Shop, django_assert_num_queries: object
+) -> None:
+    with django_assert_num_queries(0):  # type: ignore[operator]
+        response = client.get("/no/such/page/")
+
+    assert response.status_code == 404
