@@ -14,7 +14,7 @@ from typing import Any
 from django.core.paginator import Page
 from django.db.models import Count, Q
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from catalog.categories import CategoryTree, category_tree
 from catalog.http import revalidated
@@ -66,7 +66,7 @@ def _page_link(request: HttpRequest, page: Page, number: int | None) -> str | No
     return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
-@require_GET
+@require_safe
 @revalidated(per_shopper=False)
 def widgets(request: HttpRequest) -> JsonResponse:
     tree = category_tree(request)
@@ -100,7 +100,7 @@ def widgets(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@require_safe
 @revalidated(per_shopper=False)
 def widget(request: HttpRequest, slug: str) -> JsonResponse:
     found = Widget.objects.filter(slug=slug, is_active=True).first()
@@ -110,7 +110,7 @@ def widget(request: HttpRequest, slug: str) -> JsonResponse:
     return JsonResponse({**widget_json(request, found, tree), "description": found.description})
 
 
-@require_GET
+@require_safe
 @revalidated(per_shopper=False)
 def categories(request: HttpRequest) -> JsonResponse:
     rows = Category.objects.annotate(

@@ -8,7 +8,7 @@ word to the shopper instead of failing the page.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -135,6 +135,13 @@ class Cart:
     def remove(self, widget_id: int) -> None:
         if self.items.pop(widget_id, None) is not None:
             self._save()
+
+    def remove_all(self, widget_ids: Iterable[int | None]) -> None:
+        """Remove these widgets' lines (None, a widget deleted since, is skipped)."""
+        for widget_id in widget_ids:
+            if widget_id is not None:
+                self.items.pop(widget_id, None)
+        self._save()
 
     def clear(self) -> None:
         self.items = {}

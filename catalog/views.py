@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from catalog.cart import Cart, CartContents, CartError
 from catalog.categories import category_tree
@@ -40,7 +40,7 @@ ORDERS_SESSION_KEY = "orders"
 ORDERS_REMEMBERED = 5
 
 
-@require_GET
+@require_safe
 @revalidated(per_shopper=True)
 def home(request: HttpRequest) -> HttpResponse:
     featured = Widget.objects.filter(is_active=True, stock__gt=0).order_by("-created_at", "-id")[
@@ -49,13 +49,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/home.html", {"featured": featured})
 
 
-@require_GET
+@require_safe
 @revalidated(per_shopper=True)
 def widget_list(request: HttpRequest) -> HttpResponse:
     return _listing(request, title="All widgets")
 
 
-@require_GET
+@require_safe
 @revalidated(per_shopper=True)
 def category(request: HttpRequest, path: str) -> HttpResponse:
     tree = category_tree(request)
@@ -65,7 +65,7 @@ def category(request: HttpRequest, path: str) -> HttpResponse:
     return _listing(request, title=current.name, category=current)
 
 
-@require_GET
+@require_safe
 @revalidated(per_shopper=True)
 def search_page(request: HttpRequest) -> HttpResponse:
     return _listing(request, title="Search", searching=True)
@@ -114,7 +114,7 @@ def _listing(
     return render(request, "catalog/listing.html", context)
 
 
-@require_GET
+@require_safe
 @revalidated(per_shopper=True)
 def widget_detail(request: HttpRequest, slug: str) -> HttpResponse:
     widget = get_object_or_404(Widget, slug=slug, is_active=True)
@@ -144,7 +144,7 @@ def _widget_page(
     return render(request, "catalog/widget_detail.html", context, status=status)
 
 
-@require_GET
+@require_safe
 def widget_image(request: HttpRequest, slug: str) -> HttpResponse:
     """The widget's picture, drawn from its attributes: no binary assets to ship or store."""
     widget = get_object_or_404(Widget.objects.only("sku", "colour", "material", "name"), slug=slug)
@@ -194,7 +194,7 @@ def _art(widget: Widget) -> dict[str, Any]:
 
 
 @never_cache
-@require_GET
+@require_safe
 def cart_page(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
     contents = cart.contents()
@@ -318,7 +318,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
         return _checkout_page(
             request, cart.contents(), CheckoutForm(data), status=409, error=str(error)
         )
-    cart.clear()
+    if placement.created:
+        cart.clear()
+    else:
+        # A replay (double click, retry): take out what that order bought, and
+        # leave anything added to the cart since.
+        cart.remove_all(placement.order.lines.values_list("widget_id", flat=True))
     _remember_order(request, placement.order)
     return HttpResponseRedirect(
         reverse("catalog:order-confirmation", kwargs={"number": placement.order.number}),
@@ -344,7 +349,7 @@ def _remember_order(request: HttpRequest, order: Order) -> None:
 
 
 @never_cache
-@require_GET
+@require_safe
 def order_confirmation(request: HttpRequest, number: str) -> HttpResponse:
     """Only the browser that placed the order sees it: the page shows an address."""
     if number not in request.session.get(ORDERS_SESSION_KEY, []):

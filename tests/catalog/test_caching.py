@@ -48,6 +48,21 @@ def test_responses_carry_last_modified(
     assert response.has_header("Last-Modified")
 
 
+@pytest.mark.parametrize("path", ["/widgets/", "/api/widgets/"])
+def test_head_requests_get_the_headers(
+    client: Client, make_widgets: MakeWidgets, path: str
+) -> None:
+    make_widgets(1)
+
+    response = client.head(path)
+
+    assert (response.status_code, response.has_header("ETag"), response.content) == (
+        200,
+        True,
+        b"",
+    )
+
+
 def test_a_304_costs_one_query(
     client: Client, make_widgets: MakeWidgets, django_assert_num_queries: object
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from catalog.cart import SESSION_KEY
@@ -186,6 +187,19 @@ def test_posting_without_a_csrf_token_is_the_friendly_403(make_widgets: MakeWidg
     response = client.post("/cart/add/", {"widget": widget.id, "quantity": 1})
 
     assert (response.status_code, b"That form has expired" in response.content) == (403, True)
+
+
+def test_a_full_cart_keeps_the_session_cookie_well_under_4_kb(
+    client: Client, make_widgets: MakeWidgets
+) -> None:
+    """Browsers drop cookies over about 4 KB: the caps on lines and quantities keep us under."""
+    widgets = make_widgets(settings.CART_MAX_LINES + 1, stock=500)
+    for widget in widgets[:-1]:
+        add_to_cart(client, widget, settings.CART_MAX_QUANTITY)
+
+    one_too_many = client.post("/cart/add/", {"widget": widgets[-1].id, "quantity": 1})
+
+    assert (one_too_many.status_code, len(client.cookies["sessionid"].value) < 3000) == (409, True)
 
 
 def test_the_cart_badge_counts_units(client: Client, make_widgets: MakeWidgets) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -128,6 +129,37 @@ def test_a_replayed_form_creates_one_order(client: Client, make_widgets: MakeWid
     )
 
 
+def test_a_replay_keeps_what_was_added_to_the_cart_since(
+    client: Client, make_widgets: MakeWidgets
+) -> None:
+    [ordered, added_later] = make_widgets(2)
+    add_to_cart(client, ordered)
+    form = checkout_form(client)
+    client.post("/checkout/", form)
+    add_to_cart(client, added_later)
+
+    client.post("/checkout/", form)
+
+    lines = client.get("/cart/").context["contents"].lines
+    assert [line.widget for line in lines] == [added_later]
+
+
+def test_a_double_click_empties_the_cart_it_was_sent_with(
+    client: Client, make_widgets: MakeWidgets
+) -> None:
+    """The second click carries the cookie from before the first: the order's lines go."""
+    [widget] = make_widgets(1)
+    add_to_cart(client, widget)
+    form = checkout_form(client)
+    cookie_before = client.cookies["sessionid"].value
+    client.post("/checkout/", form)
+    client.cookies["sessionid"] = cookie_before
+
+    client.post("/checkout/", form)
+
+    assert (client.get("/cart/").context["contents"].lines, Order.objects.count()) == ([], 1)
+
+
 def test_the_confirmation_is_only_for_the_browser_that_ordered(
     client: Client, make_widgets: MakeWidgets
 ) -> None:
@@ -227,14 +259,16 @@ def test_staff_see_orders_in_the_admin(admin_client: Client, make_widgets: MakeW
 # -- Concurrency: real threads, real transactions --------------------------------------
 
 
-def race(buyers: int, buy: threading.Barrier, work: object) -> list[Placement | Exception]:
+def race(
+    buyers: int, buy: threading.Barrier, work: Callable[[int], Placement]
+) -> list[Placement | Exception]:
     """Run `work(i)` in `buyers` threads released at once; each closes its own connection."""
     results: list[Placement | Exception] = [RuntimeError("did not run")] * buyers
 
     def buyer(i: int) -> None:
         try:
             buy.wait(timeout=30)
-            results[i] = work(i)  # type: ignore[operator]
+            results[i] = work(i)
         except Exception as error:
             results[i] = error
         finally:
