@@ -123,3 +123,15 @@ def test_widget_detail_costs_three_queries(
     # catalog version, the widget, category tree
     with django_assert_num_queries(3):  # type: ignore[operator]
         client.get(f"/api/widgets/{widget.slug}/")
+
+
+def test_categories_cost_two_queries_however_many_there_are(
+    client: Client, shop: Shop, make_widgets: MakeWidgets, django_assert_num_queries: object
+) -> None:
+    make_widgets(3)
+
+    # catalog version, categories with their widget counts
+    with django_assert_num_queries(2):  # type: ignore[operator]
+        body = client.get("/api/categories/").json()
+
+    assert len(body["results"]) == 3

@@ -87,6 +87,9 @@ def test_a_shopper_finds_buys_and_gets_an_order_number(
     expect(page.get_by_role("heading", level=1)).to_have_text("Sprockets")
     expect(page.get_by_role("status").first).to_contain_text("7 widgets")
     snap(page, "02-category")
+    page.set_viewport_size({"width": 390, "height": 844})
+    snap(page, "02-category-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_label("Search widgets").fill("brass sprocket")
     page.get_by_label("Search widgets").press("Enter")
