@@ -154,17 +154,15 @@ FUZZY_SETTINGS = {
 
 @contextmanager
 def _fuzzy_settings() -> Iterator[None]:
-    """FUZZY_SETTINGS for one transaction, in one query.
+    """FUZZY_SETTINGS for one transaction, in one round trip.
 
-    `set_config(..., is_local => true)` ends with the transaction: a pooled
-    connection never carries it to the next request.
+    `SET LOCAL` ends with the transaction, so a pooled connection never carries
+    it to the next request (and the pool need not reset the session).
     """
+    statements = "; ".join(f"SET LOCAL {name} = {value}" for name, value in FUZZY_SETTINGS.items())
     # No savepoint when already in a transaction: these reads have nothing to undo.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(FUZZY_SETTINGS)),
-            [value for pair in FUZZY_SETTINGS.items() for value in pair],
-        )
+        cursor.execute(statements)
         yield
 
 

@@ -162,10 +162,6 @@ def run(widgets: int, repeat: int, *, record_results: bool) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    # One connection for the whole run, as the pool gives each request in
-    # production: the figures are the pages' own work, not a connect each.
-    connection.settings_dict["CONN_MAX_AGE"] = None
-
     from catalog.models import Category, Widget
 
     call_command("migrate", verbosity=0)
@@ -204,8 +200,8 @@ def run(widgets: int, repeat: int, *, record_results: bool) -> int:
             "(bulk inserts of 1,000 rows; the search vector is a generated column).",
             "",
             "Server time per request through Django's test client, in process (middleware, "
-            "queries, templates; no network, no WSGI server) over one persistent connection, "
-            f"against a private PostgreSQL with default settings; {WARMUP} warm-up requests, "
+            "queries, templates; no network, no WSGI server) through the project's connection "
+            f"pool, against a private PostgreSQL with default settings; {WARMUP} warm-up requests, "
             f"then {repeat} timed ones per page. Medians and ratios come from one run.",
             "",
             rendered,
