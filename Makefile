@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test test-fast drill lint format manage lock clean
+.PHONY: help install system-deps run test test-fast drill lint format manage lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 install: $(INSTALLED) ## create .venv and install the dependencies
 
-system-deps: ## the Debian packages tests need (promtool, prometheus); installs them when root
+system-deps: ## the Debian packages tests need (promtool, prometheus, chromium); installs them when root
 	@scripts/system-deps.sh
 
 run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops everything)
@@ -51,6 +51,9 @@ format: $(INSTALLED) ## fix what ruff can fix
 
 manage: $(INSTALLED) ## a management command against the local database: make manage ARGS=createsuperuser
 	exec $(BIN)/python -m widgetworld.stack manage $(ARGS)
+
+bench: $(INSTALLED) ## run the benchmarks and record them in docs/benchmarks.md
+	$(BIN)/python -m loadtests.bench.pages
 
 lock: $(INSTALLED) ## re-pin constraints.txt to what is installed
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt

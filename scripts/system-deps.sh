@@ -8,6 +8,9 @@ set -euo pipefail
 # package: programs that prove it is installed
 PACKAGES=(
   "prometheus: promtool prometheus"
+  # Playwright drives Debian's Chromium in tests/catalog/test_browser.py.
+  "chromium: chromium"
+  "chromium-driver: chromedriver"
 )
 
 missing=()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -89,6 +90,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Full-text search, trigram similarity and their indexes.
+    "django.contrib.postgres",
     "core",
     "catalog",
 ]
@@ -123,6 +126,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "catalog.context_processors.storefront",
             ],
         },
     },
@@ -187,6 +191,48 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CHAOS_ENDPOINTS = env.bool("WIDGETWORLD_CHAOS_ENDPOINTS", default=False)
 if CHAOS_ENDPOINTS and not LOCAL:
     raise ImproperlyConfigured("WIDGETWORLD_CHAOS_ENDPOINTS is refused in production")
+
+# -- Sessions ----------------------------------------------------------------------
+
+# The session (the cart, the last order's number, flash messages) lives in a
+# signed cookie: browsing and filling a cart cost no database write and no
+# connection, which is what the 2023 surge ran out of. Browsers cap a cookie
+# at about 4 KB, so the cart holds ids and quantities only (prices are read
+# from the database) and is capped at CART_MAX_LINES lines of at most
+# CART_MAX_QUANTITY each, which keeps it far below that.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_COOKIE_AGE = 14 * 24 * 3600  # a cart survives a fortnight of thinking it over
+
+# -- The shop ------------------------------------------------------------------------
+
+# ISO 4217 code every price is in: the shop sells in one currency.
+CURRENCY = env.str("CURRENCY", default="GBP").upper()
+if len(CURRENCY) != 3 or not CURRENCY.isalpha():
+    raise ImproperlyConfigured(f"CURRENCY={CURRENCY!r}: expected an ISO 4217 code such as GBP")
+CATALOG_PAGE_SIZE = 24
+# "Only 3 left" is shown at or below this stock.
+CATALOG_LOW_STOCK = env.int("CATALOG_LOW_STOCK", default=5)
+CART_MAX_LINES = 40
+CART_MAX_QUANTITY = 99
+# Shipping is free from this subtotal up, and costs SHIPPING_FEE below it.
+
+
+def _money(name: str, default: str) -> Decimal:
+    value = env.str(name, default=default)
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected an amount such as {default}")
+    return amount
+
+
+FREE_SHIPPING_FROM = _money("FREE_SHIPPING_FROM", "50.00")
+SHIPPING_FEE = _money("SHIPPING_FEE", "4.95")
+# How long browsers and a CDN may reuse a catalog API answer without asking
+# again; pages are per-shopper (cart, CSRF token) and always revalidate.
+CATALOG_API_MAX_AGE = env.int("CATALOG_API_MAX_AGE", default=60)
 
 # -- Security ------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ DATABASE = "widgetworld"
 # What `serve` runs before gunicorn, in order.
 PREPARE_COMMANDS: list[list[str]] = [
     ["migrate", "--noinput"],
+    ["seed_catalog", "--if-empty", "--widgets", "3000", "--categories", "24"],
     ["collectstatic", "--noinput", "--verbosity", "0"],
 ]
 # How long gunicorn gets to finish in-flight requests before it is killed.

@@ -109,6 +109,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         pool = self.pool
         return pool.server_stats(max_age) if pool is not None else None
 
+    def connect(self) -> None:
+        """Borrow a connection, keeping it until connect() is done.
+
+        `connection_created` receivers may query and then use the connection
+        itself (django.contrib.postgres registers hstore/citext this way):
+        releasing it after their query would leave them holding None.
+        """
+        self._pins += 1
+        try:
+            super().connect()
+        finally:
+            self._pins -= 1
+
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         for key in SESSION_KEYS:

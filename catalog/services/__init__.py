@@ -1,0 +1,1 @@
+"""Business operations that must be consistent, kept out of the views that call them."""

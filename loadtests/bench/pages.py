@@ -1,0 +1,219 @@
+"""How long storefront pages take with 10,000 widgets: `python -m loadtests.bench.pages`.
+
+Starts a private PostgreSQL in a temporary folder, migrates, times
+`seed_catalog --widgets 10000`, then requests each page through Django's
+test client, in process: the time measured is the server's (middleware,
+queries, template rendering), without a network or a WSGI server around it,
+so that it moves only when our code or our queries do. Each page is requested
+a few times to warm up, then --repeat times; the table gives the median and
+the 90th percentile, and the queries one request costs.
+
+Prints the table and rewrites its own section of docs/benchmarks.md (between
+the `bench:pages` markers) with the command, the machine and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.localdb import PostgresCluster
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+DOC = BASE_DIR / "docs" / "benchmarks.md"
+START, END = "<!-- bench:pages:start -->", "<!-- bench:pages:end -->"
+WARMUP = 3
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    url: str
+    if_none_match: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: Scenario
+    status: int
+    queries: int
+    median_ms: float
+    p90_ms: float
+
+
+def scenarios(widget_slug: str, category_path: str) -> list[Scenario]:
+    return [
+        Scenario("Listing: all widgets, page 1", "/widgets/"),
+        Scenario("Listing: all widgets, page 200", "/widgets/?page=200"),
+        Scenario("Listing: price low to high, page 10", "/widgets/?sort=price&page=10"),
+        Scenario(
+            "Listing: category, 5 filters",
+            f"/c/{category_path}/?colour=red&colour=blue&min_price=20&max_price=150&in_stock=on",
+        ),
+        Scenario("Search: two words, ranked", "/search/?q=brass+sprocket"),
+        Scenario("Search: websearch syntax", "/search/?q=%22steel+gear%22+-mini"),
+        Scenario("Search: typo, trigram fallback", "/search/?q=sprokcet"),
+        Scenario("Product page", f"/widgets/{widget_slug}/"),
+        Scenario("API: 100 widgets", "/api/widgets/?page_size=100"),
+        Scenario("Listing revalidated (304)", "/widgets/", if_none_match=True),
+    ]
+
+
+def measure(scenario: Scenario, repeat: int) -> Result:
+    from django.db import connection
+    from django.test import Client
+
+    client = Client(HTTP_HOST="localhost")
+    headers: dict[str, str] = {}
+    if scenario.if_none_match:
+        headers["if-none-match"] = client.get(scenario.url)["ETag"]
+    queries: list[str] = []
+
+    def count(execute: Any, sql: str, *args: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(count):
+        status = client.get(scenario.url, headers=headers).status_code
+    for _ in range(WARMUP):
+        client.get(scenario.url, headers=headers)
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        client.get(scenario.url, headers=headers)
+        timings.append((time.perf_counter() - started) * 1000)
+    p90 = statistics.quantiles(timings, n=10)[-1] if len(timings) > 1 else timings[0]
+    return Result(scenario, status, len(queries), statistics.median(timings), p90)
+
+
+def table(results: Sequence[Result], product_median: float) -> str:
+    lines = [
+        "| Page | Status | Queries | Median (ms) | p90 (ms) | x product page |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.scenario.name} (`{r.scenario.url}`) | {r.status} | {r.queries} "
+            f"| {r.median_ms:.1f} | {r.p90_ms:.1f} | {r.median_ms / product_median:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def record(section: str) -> None:
+    """Replace our section of docs/benchmarks.md, leaving the others as they are."""
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\nResults of `make bench`.\n"
+    block = f"{START}\n{section}\n{END}"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1]
+        text = before + block + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.bench.pages", description=__doc__)
+    parser.add_argument("--widgets", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=30, help="timed requests per page")
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only; leave docs/benchmarks.md alone"
+    )
+    options = parser.parse_args(argv)
+
+    # Under /tmp: when we are root the server runs as another user, who must reach it.
+    root = Path(tempfile.mkdtemp(prefix="widgetworld-bench-"))
+    root.chmod(0o755)
+    cluster = PostgresCluster(root / "postgres")
+    try:
+        cluster.init()
+        cluster.start()
+        os.environ.update(
+            DATABASE_URL=cluster.ensure_database("widgetworld").url,
+            WIDGETWORLD_ENV="test",
+            DJANGO_SETTINGS_MODULE="widgetworld.settings",
+        )
+        return run(options.widgets, options.repeat, record_results=not options.no_record)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(widgets: int, repeat: int, *, record_results: bool) -> int:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from catalog.models import Category, Widget
+
+    call_command("migrate", verbosity=0)
+    seed_args = ["--widgets", str(widgets), "--categories", "24", "--seed", "1"]
+    started = time.perf_counter()
+    call_command("seed_catalog", *seed_args, stdout=io.StringIO())
+    seed_seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        # What autovacuum does soon after a bulk load: statistics for the
+        # planner, and the GIN indexes' pending lists merged.
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("SHOW server_version")
+        server_version = cursor.fetchone()[0]
+
+    widget = Widget.objects.filter(is_active=True).order_by("sku")[widgets // 2]
+    category = Category.objects.filter(parent__isnull=True).order_by("position").first()
+    assert category is not None
+    results = [measure(s, repeat) for s in scenarios(widget.slug, category.path)]
+    product = next(r for r in results if r.scenario.name == "Product page")
+    rendered = table(results, product.median_ms)
+
+    machine = (
+        f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, PostgreSQL {server_version}, "
+        f"Django {django.get_version()}"
+    )
+    section = "\n".join(
+        [
+            "## Storefront pages",
+            "",
+            f"Measured {dt.date.today().isoformat()} with `make bench` "
+            f"(`python -m loadtests.bench.pages --widgets {widgets} --repeat {repeat}`) on: "
+            f"{machine}.",
+            "",
+            f"`manage.py seed_catalog {' '.join(seed_args)}` took **{seed_seconds:.1f} s** "
+            "(bulk inserts of 1,000 rows; the search vector is a generated column).",
+            "",
+            "Server time per request through Django's test client, in process (middleware, "
+            "queries, templates; no network, no WSGI server) through the project's connection "
+            f"pool, against a private PostgreSQL with default settings; {WARMUP} warm-up requests, "
+            f"then {repeat} timed ones per page. Medians and ratios come from one run.",
+            "",
+            rendered,
+        ]
+    )
+    sys.stdout.write(f"seed_catalog {' '.join(seed_args)}: {seed_seconds:.1f} s\n\n")
+    sys.stdout.write(rendered + "\n")
+    if record_results:
+        record(section)
+        sys.stdout.write(f"\nrecorded in {DOC.relative_to(BASE_DIR)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
