@@ -15,12 +15,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from core.db.backends.postgresql.base import DatabaseWrapper
 from core.localdb import PostgresCluster
-from widgetworld.drill import Gunicorn, http_get, migrate
+from widgetworld.servers import Gunicorn, http_get, manage
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,7 @@ REQUESTS = 20
 @pytest.fixture(scope="module")
 def database_url(postgres: PostgresCluster) -> str:
     url = postgres.ensure_database("gunicorn_metrics").url
-    migrate(url)
+    manage(url, "migrate", "--noinput")
     return url
 
 
@@ -51,7 +50,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
 
 
 def workers(app: Gunicorn) -> set[int]:
-    return {child.pid for child in psutil.Process(app.popen.pid).children()}
+    return app.worker_pids()
 
 
 def sample(metrics: str, name: str, **labels: str) -> float:
@@ -81,7 +80,7 @@ def test_counters_sum_across_workers(app: Gunicorn) -> None:
     served_by = {line["pid"] for line in access_lines(app) if line["path"] == "/livez"}
 
     counted = sample(
-        app.metrics(),
+        app.get("/metrics").body.decode(),
         "django_http_requests_latency_seconds_by_view_method_count",
         view="livez",
         method="GET",
@@ -119,7 +118,9 @@ def test_a_dead_workers_pool_gauges_disappear(app: Gunicorn) -> None:
         http_get(app.url + "/readyz")
         return {
             int(pid)
-            for pid in re.findall(r'widgetworld_db_pool_max\{[^}]*pid="(\d+)"', app.metrics())
+            for pid in re.findall(
+                r'widgetworld_db_pool_max\{[^}]*pid="(\d+)"', app.get("/metrics").body.decode()
+            )
         }
 
     deadline = time.monotonic() + 20

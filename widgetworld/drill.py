@@ -25,14 +25,10 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +38,7 @@ import yaml
 
 from core.localdb import PostgresCluster
 from core.localdb.cluster import free_port
+from widgetworld.servers import Gunicorn, Process, ServerError, http_get, manage, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ALERTS = BASE_DIR / "deploy" / "prometheus" / "alerts.yml"
@@ -67,112 +64,12 @@ APP_ENV = {
 }
 
 
-class DrillError(RuntimeError):
+class DrillError(ServerError):
     """The drill could not run or the alert did not behave: one line for the terminal."""
 
 
 class DrillUnavailableError(DrillError):
     """Something the drill needs is missing (a program, the data layer's pool)."""
-
-
-def http_get(
-    url: str, timeout: float = 5, headers: dict[str, str] | None = None
-) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(errors="replace")
-
-
-def _wait_for(what: str, check: Any, timeout: float, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if result := check():
-                return result
-        time.sleep(interval)
-    raise DrillError(f"timed out after {timeout:g}s waiting for {what}")
-
-
-class Process:
-    """A child in its own session whose output goes to a log file; stopped politely."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.popen = subprocess.Popen(
-                args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        return self.popen.returncode
-
-    def tail(self, lines: int = 20) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def app_environment(database_url: str, **extra: str) -> dict[str, str]:
-    """What gunicorn and manage.py get: a test-mode app, no metrics dir of the caller's."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR",)}
-    env.update(
-        WIDGETWORLD_ENV="test",
-        DATABASE_URL=database_url,
-        DJANGO_SETTINGS_MODULE="widgetworld.settings",
-        **extra,
-    )
-    return env
-
-
-def migrate(database_url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-        cwd=BASE_DIR, env=app_environment(database_url), capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    if result.returncode:
-        raise DrillError(f"migrate failed: {result.stderr.strip().splitlines()[-1:]}")
-
-
-class Gunicorn(Process):
-    """WidgetWorld served exactly as production serves it, on a free loopback port."""
-
-    def __init__(self, database_url: str, log: Path, **env: str) -> None:
-        self.port = free_port()
-        environment = app_environment(database_url, HOST="127.0.0.1", PORT=str(self.port), **env)
-        command = [sys.executable, "-m", "gunicorn", "-c", "widgetworld/gunicorn.conf.py"]
-        super().__init__(command, environment, log, BASE_DIR)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_until_serving(self, timeout: float = 60) -> None:
-        def serving() -> bool:
-            if not self.alive():
-                raise DrillError(f"gunicorn exited:\n{self.tail()}")
-            return http_get(self.url + "/livez", timeout=2)[0] == 200
-
-        _wait_for("gunicorn to serve /livez", serving, timeout)
-
-    def metrics(self) -> str:
-        status, body = http_get(self.url + "/metrics")
-        if status != 200:
-            raise DrillError(f"/metrics answered {status}")
-        return body
 
 
 def drill_rules(alerts: Path, destination: Path, for_seconds: int) -> Path:
@@ -216,10 +113,10 @@ class Prometheus(Process):
         super().__init__(args, dict(os.environ), workdir / "prometheus.log", workdir)
 
     def api(self, path: str) -> Any:
-        status, body = http_get(f"http://127.0.0.1:{self.port}/api/v1/{path}")
-        if status != 200:
-            raise OSError(f"prometheus API {path}: {status}")
-        return json.loads(body)["data"]
+        answer = http_get(f"http://127.0.0.1:{self.port}/api/v1/{path}")
+        if answer.status != 200:
+            raise OSError(f"prometheus API {path}: {answer.status}")
+        return json.loads(answer.body)["data"]
 
     def alert_state(self, name: str) -> str:
         """inactive, pending or firing."""
@@ -256,7 +153,7 @@ class Burst:
         def client() -> None:
             while time.monotonic() < self.stop_at:
                 try:
-                    status, _ = http_get(self.url, timeout=HOLD_SECONDS + 10)
+                    status = http_get(self.url, timeout=HOLD_SECONDS + 10).status
                 except OSError:
                     status = 0
                 with self._lock:
@@ -314,7 +211,7 @@ def stack(workdir: Path) -> Iterator[tuple[Gunicorn, Prometheus]]:
     try:
         cluster.init()
         url = cluster.ensure_database("widgetworld").url
-        migrate(url)
+        manage(url, "migrate", "--noinput")
         app = Gunicorn(
             url,
             workdir / "gunicorn.log",
@@ -325,36 +222,15 @@ def stack(workdir: Path) -> Iterator[tuple[Gunicorn, Prometheus]]:
         )
         started.append(app)
         app.wait_until_serving()
-        _require_pool_metrics(app)
         rules = drill_rules(ALERTS, workdir / "drill-alerts.yml", DRILL_FOR)
         prometheus = Prometheus(f"127.0.0.1:{app.port}", rules, workdir)
         started.append(prometheus)
-        _wait_for("Prometheus to scrape WidgetWorld", prometheus.target_up, 30)
+        wait_for("Prometheus to scrape WidgetWorld", prometheus.target_up, 30)
         yield app, prometheus
     finally:
         for process in reversed(started):
             process.stop()
         cluster.destroy()
-
-
-def _require_pool_metrics(app: Gunicorn) -> None:
-    """The drill needs the data layer's pool: its gauges and the chaos endpoint."""
-
-    def pool_exported() -> bool:
-        http_get(app.url + "/livez")
-        return "widgetworld_db_pool_max{" in app.metrics()
-
-    try:
-        _wait_for("pool gauges", pool_exported, timeout=5, interval=0.5)
-    except DrillError:
-        raise DrillUnavailableError(
-            "the app exports no pool gauges: the data layer's pool (pool_stats()) is not there"
-        ) from None
-    status, _ = http_get(app.url + "/_chaos/hold?seconds=0")
-    if status != 200:
-        raise DrillUnavailableError(
-            f"GET /_chaos/hold answered {status}: no chaos endpoint to hold a connection"
-        )
 
 
 def run(workdir: Path) -> DrillResult:
@@ -364,13 +240,13 @@ def run(workdir: Path) -> DrillResult:
         burst = Burst(f"{app.url}/_chaos/hold?seconds={HOLD_SECONDS}", CONCURRENCY, BURST_SECONDS)
         start = time.monotonic()
         done = burst.run()
-        _wait_for("pending", lambda: prometheus.alert_state(ALERT) != "inactive", BURST_SECONDS)
+        wait_for("pending", lambda: prometheus.alert_state(ALERT) != "inactive", BURST_SECONDS)
         pending_after = time.monotonic() - start
-        _wait_for("firing", lambda: prometheus.alert_state(ALERT) == "firing", BURST_SECONDS)
+        wait_for("firing", lambda: prometheus.alert_state(ALERT) == "firing", BURST_SECONDS)
         firing_after = time.monotonic() - start
         also_fired = prometheus.firing() - {ALERT}
         time.sleep(max(0.0, burst.stop_at - time.monotonic()))
-        _wait_for("resolved", lambda: prometheus.alert_state(ALERT) == "inactive", RESOLVE_WITHIN)
+        wait_for("resolved", lambda: prometheus.alert_state(ALERT) == "inactive", RESOLVE_WITHIN)
         resolved_after = time.monotonic() - burst.stop_at
         done.join(timeout=HOLD_SECONDS + 30)
         return DrillResult(
@@ -401,7 +277,7 @@ def main() -> int:
     workdir.chmod(0o755)  # PostgreSQL runs as another user when we are root
     try:
         result = run(workdir)
-    except DrillError as error:
+    except ServerError as error:
         sys.stderr.write(f"drill: {error}\n")
         return 2 if isinstance(error, DrillUnavailableError) else 1
     finally:

@@ -9,12 +9,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.localdb import PostgresCluster
 from tests.conftest import MakePostgres
-from tests.processes import Answer, Gunicorn
+from widgetworld.servers import Answer, Gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +24,23 @@ StartGunicorn = Callable[..., Gunicorn]
 
 
 @pytest.fixture
-def start_gunicorn() -> Iterator[StartGunicorn]:
+def start_gunicorn(tmp_path: Path) -> Iterator[StartGunicorn]:
     servers: list[Gunicorn] = []
 
-    def start(cluster: PostgresCluster, **options: object) -> Gunicorn:
-        url = cluster.ensure_database("chaos").url
-        servers.append(Gunicorn(url, **options))  # type: ignore[arg-type]
-        return servers[-1]
+    def start(
+        cluster: PostgresCluster, *, workers: int = 1, threads: int = 4, **options: Any
+    ) -> Gunicorn:
+        server = Gunicorn(
+            cluster.ensure_database("chaos").url,
+            tmp_path / f"gunicorn-{len(servers)}.log",
+            WEB_CONCURRENCY=str(workers),
+            WEB_THREADS=str(threads),
+            WIDGETWORLD_CHAOS_ENDPOINTS="true",
+            **options,
+        )
+        servers.append(server)
+        server.wait_until_serving()
+        return server
 
     yield start
     for server in servers:
@@ -128,7 +140,7 @@ def test_the_gunicorn_master_holds_no_connection_even_with_preload(
 
     processes = {name.rsplit("/", 1)[1] for name in ours(cluster)}
 
-    assert str(server.process.pid) not in processes
+    assert str(server.popen.pid) not in processes
     assert processes <= {str(pid) for pid in server.worker_pids()}
 
 
@@ -139,7 +151,7 @@ def test_a_connection_held_too_long_is_reported_with_its_stack(
 
     server.get("/_chaos/leak?seconds=2")
 
-    log = server.log()
+    log = server.output()
     assert "connection held for" in log
     assert "core/chaos/views.py" in log
 

@@ -1,0 +1,162 @@
+"""The processes our tools start around WidgetWorld: gunicorn, manage.py, a logged child.
+
+The alert drill, the load suites, the benchmarks and the process-level tests
+all need "WidgetWorld under gunicorn, as production runs it, on a free
+loopback port, stopped politely afterwards". This is that, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+
+from core.localdb.cluster import free_port
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "widgetworld/gunicorn.conf.py"]
+
+T = TypeVar("T")
+
+
+class ServerError(RuntimeError):
+    """A process did not start or answer: one line for the terminal."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    seconds: float
+    retry_after: str | None
+    body: bytes
+
+
+def http_get(url: str, timeout: float = 5, headers: dict[str, str] | None = None) -> Answer:
+    """GET that returns 4xx and 5xx answers instead of raising; OSError if nothing answered."""
+    started = time.monotonic()
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, retry, body = response.status, response.headers["Retry-After"], response.read()
+    except urllib.error.HTTPError as error:
+        status, retry, body = error.code, error.headers["Retry-After"], error.read()
+    return Answer(status, time.monotonic() - started, retry, body)
+
+
+def wait_for(what: str, check: Callable[[], T], timeout: float, interval: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if result := check():
+                return result
+        time.sleep(interval)
+    raise ServerError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def app_environment(database_url: str, **extra: str) -> dict[str, str]:
+    """What gunicorn and manage.py get: a test-mode app on this database.
+
+    The caller's Prometheus directory is left out: each gunicorn makes its own.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(
+        WIDGETWORLD_ENV="test",
+        DATABASE_URL=database_url,
+        DJANGO_SETTINGS_MODULE="widgetworld.settings",
+        **extra,
+    )
+    return env
+
+
+def manage(database_url: str, *args: str, timeout: float = 600, **env: str) -> None:
+    """Run a management command (migrate, seed_catalog) and fail in one line."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=app_environment(database_url, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode:
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ServerError(f"manage.py {args[0]} failed: {last}")
+
+
+class Process:
+    """A child in its own session whose output goes to a log file; stopped politely."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str], log: Path, cwd: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                list(args), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+
+class Gunicorn(Process):
+    """WidgetWorld served exactly as production serves it, on a free loopback port.
+
+    `env` overrides the app's environment (WEB_CONCURRENCY, pool knobs...);
+    `args` are extra gunicorn arguments (`--preload`, another WSGI app).
+    """
+
+    def __init__(
+        self, database_url: str, log: Path, *, args: Sequence[str] = (), **env: str
+    ) -> None:
+        self.port = int(env.pop("PORT", 0)) or free_port()
+        environment = app_environment(database_url, HOST="127.0.0.1", PORT=str(self.port), **env)
+        self.workers = int(environment.get("WEB_CONCURRENCY", "2"))
+        super().__init__([*GUNICORN, *args], environment, log, BASE_DIR)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, timeout: float = 30) -> Answer:
+        return http_get(self.url + path, timeout=timeout)
+
+    def worker_pids(self) -> set[int]:
+        return {child.pid for child in psutil.Process(self.popen.pid).children()}
+
+    def wait_until_serving(self, timeout: float = 60) -> None:
+        """Every worker booted and /livez answering."""
+
+        def serving() -> bool:
+            if not self.alive():
+                raise ServerError(f"gunicorn exited:\n{self.tail()}")
+            booted = self.output().count("Booting worker") >= self.workers
+            return booted and self.get("/livez", timeout=2).status == 200
+
+        wait_for("gunicorn to serve /livez", serving, timeout)
