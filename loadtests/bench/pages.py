@@ -15,10 +15,8 @@ the `bench:pages` markers) with the command, the machine and the date.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import io
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -30,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from core.localdb import PostgresCluster
+from loadtests.bench.record import DOC, machine, record
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-DOC = BASE_DIR / "docs" / "benchmarks.md"
-START, END = "<!-- bench:pages:start -->", "<!-- bench:pages:end -->"
 WARMUP = 3
 
 
@@ -111,20 +108,6 @@ def table(results: Sequence[Result], product_median: float) -> str:
     return "\n".join(lines)
 
 
-def record(section: str) -> None:
-    """Replace our section of docs/benchmarks.md, leaving the others as they are."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\nResults of `make bench`.\n"
-    block = f"{START}\n{section}\n{END}"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.bench.pages", description=__doc__)
     parser.add_argument("--widgets", type=int, default=10_000)
@@ -183,18 +166,13 @@ def run(widgets: int, repeat: int, *, record_results: bool) -> int:
     product = next(r for r in results if r.scenario.name == "Product page")
     rendered = table(results, product.median_ms)
 
-    machine = (
-        f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, PostgreSQL {server_version}, "
-        f"Django {django.get_version()}"
-    )
     section = "\n".join(
         [
             "## Storefront pages",
             "",
-            f"Measured {dt.date.today().isoformat()} with `make bench` "
+            "Measured with `make bench` "
             f"(`python -m loadtests.bench.pages --widgets {widgets} --repeat {repeat}`) on: "
-            f"{machine}.",
+            f"{machine(server_version)}.",
             "",
             f"`manage.py seed_catalog {' '.join(seed_args)}` took **{seed_seconds:.1f} s** "
             "(bulk inserts of 1,000 rows; the search vector is a generated column).",
@@ -210,7 +188,7 @@ def run(widgets: int, repeat: int, *, record_results: bool) -> int:
     sys.stdout.write(f"seed_catalog {' '.join(seed_args)}: {seed_seconds:.1f} s\n\n")
     sys.stdout.write(rendered + "\n")
     if record_results:
-        record(section)
+        record("pages", section)
         sys.stdout.write(f"\nrecorded in {DOC.relative_to(BASE_DIR)}\n")
     return 0
 
