@@ -71,10 +71,12 @@ def app_environment(database_url: str, **extra: str) -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(
-        WIDGETWORLD_ENV="test",
-        DATABASE_URL=database_url,
-        DJANGO_SETTINGS_MODULE="widgetworld.settings",
-        **extra,
+        {
+            "WIDGETWORLD_ENV": "test",
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "widgetworld.settings",
+            **extra,
+        }
     )
     return env
 

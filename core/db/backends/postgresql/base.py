@@ -122,6 +122,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         finally:
             self._pins -= 1
 
+    def _set_autocommit(self, autocommit: bool) -> None:
+        # connect() sets autocommit on every checkout; a pooled connection
+        # already has it, and psycopg's setter costs a lock and a generator.
+        if self.connection.autocommit != autocommit:
+            super()._set_autocommit(autocommit)
+
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         for key in SESSION_KEYS:

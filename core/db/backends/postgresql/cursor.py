@@ -18,6 +18,7 @@ import psycopg
 from django.db import OperationalError
 from django.db.backends import utils
 from django.db.backends.postgresql.base import CursorDebugWrapper
+from psycopg.pq import ExecStatus
 
 if TYPE_CHECKING:
     from core.db.backends.postgresql.base import DatabaseWrapper
@@ -41,65 +42,70 @@ Row = tuple[Any, ...]
 
 
 class DetachedResult:
-    """The results of a finished `execute()`, readable after its connection went back."""
+    """The rows of a finished `execute()`, readable after its connection went back.
+
+    The rows are read at once, the only part of a result Django always uses.
+    The rest (description, status, further result sets) is read from the
+    original cursor only if asked for: psycopg keeps a whole result in memory
+    on the client, so that needs no connection, and building column
+    descriptions nobody reads costs more than the query's own round trip.
+    """
 
     arraysize = 1
 
     def __init__(self, cursor: Any) -> None:
-        self._sets: list[tuple[Any, int, str | None, list[Row]]] = []
+        self._cursor = cursor
         self.closed = cursor.closed
-        if not self.closed:
-            while True:
-                description = cursor.description
-                rows = cursor.fetchall() if description is not None else []
-                self._sets.append((description, cursor.rowcount, cursor.statusmessage, rows))
-                if not cursor.nextset():
-                    break
-            cursor.close()
-        self._current = 0
+        self._rows = self._read(cursor)
         self._position = 0
 
-    def _set(self) -> tuple[Any, int, str | None, list[Row]]:
+    @staticmethod
+    def _read(cursor: Any) -> list[Row]:
+        result = None if cursor.closed else cursor.pgresult
+        if result is None or result.status != ExecStatus.TUPLES_OK:
+            return []
+        return list(cursor.fetchall())
+
+    def _open(self) -> Any:
         if self.closed:
             raise psycopg.InterfaceError("the cursor is closed")
-        return self._sets[self._current]
+        return self._cursor
 
     @property
     def description(self) -> Any:
-        return self._set()[0]
+        return self._open().description
 
     @property
     def rowcount(self) -> int:
-        return self._set()[1]
+        return int(self._open().rowcount)
 
     @property
     def statusmessage(self) -> str | None:
-        return self._set()[2]
+        return self._open().statusmessage  # type: ignore[no-any-return]
 
     def fetchone(self) -> Row | None:
-        rows = self._set()[3]
-        if self._position >= len(rows):
+        self._open()
+        if self._position >= len(self._rows):
             return None
         self._position += 1
-        return rows[self._position - 1]
+        return self._rows[self._position - 1]
 
     def fetchmany(self, size: int = 0) -> list[Row]:
-        rows = self._set()[3]
-        chunk = rows[self._position : self._position + (size or self.arraysize)]
+        self._open()
+        chunk = self._rows[self._position : self._position + (size or self.arraysize)]
         self._position += len(chunk)
         return chunk
 
     def fetchall(self) -> list[Row]:
-        rows = self._set()[3]
-        rest = rows[self._position :]
-        self._position = len(rows)
+        self._open()
+        rest = self._rows[self._position :]
+        self._position = len(self._rows)
         return rest
 
     def nextset(self) -> bool | None:
-        self._set()
-        if self._current + 1 >= len(self._sets):
+        if not self._open().nextset():
             return None
-        self._current += 1
+        self._rows = self._read(self._cursor)
         self._position = 0
         return True
 
@@ -109,6 +115,7 @@ class DetachedResult:
 
     def close(self) -> None:
         self.closed = True
+        self._cursor.close()
 
 
 class ReleasingCursorMixin:

@@ -1,0 +1,93 @@
+"""The database setups the benchmarks compare, as Django `DATABASES` entries.
+
+Each is derived from WidgetWorld's own entry (same server, same database,
+same credentials), so that only the connection handling differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.db.backends.postgresql.options import SESSION_KEYS
+
+DJANGO_ENGINE = "django.db.backends.postgresql"
+
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    label: str
+    description: str
+
+
+SETUPS = {
+    setup.name: setup
+    for setup in [
+        Setup(
+            "2023",
+            "2023 (static pool of 2, 30 s wait)",
+            "Django's pool fixed at 2 connections per process with a 30 s wait: the "
+            "incident's conservative limits.",
+        ),
+        Setup(
+            "django-default",
+            "Django default (CONN_MAX_AGE=0)",
+            "Django's plain backend: a new connection for every request.",
+        ),
+        Setup(
+            "django-pool",
+            "Django native pool (defaults)",
+            "Django's `OPTIONS['pool'] = True`: psycopg_pool with 4 connections per "
+            "process and a 30 s wait.",
+        ),
+        Setup("widgetworld", "WidgetWorld", "`core.db.backends.postgresql` with its defaults."),
+        Setup(
+            "pgbouncer",
+            "PgBouncer (transaction mode)",
+            "Django's plain backend with persistent connections to a PgBouncer in "
+            "transaction mode, whose pool is sized to the server's budget.",
+        ),
+        Setup(
+            "widgetworld-hold",
+            "WidgetWorld, holding for the request",
+            "WidgetWorld with `release` off: a connection is held from the first query to "
+            "the end of the request, as Django's own pool does.",
+        ),
+        Setup(
+            "persistent",
+            "Persistent connection",
+            "Django's plain backend with `CONN_MAX_AGE=None`: one connection per thread, "
+            "never returned (the reference for overhead).",
+        ),
+    ]
+}
+
+
+def database(setup: str, base: dict[str, Any], *, pgbouncer_port: int = 0) -> dict[str, Any]:
+    """WidgetWorld's `DATABASES["default"]` turned into `setup`."""
+    if setup == "widgetworld":
+        return base
+    if setup == "widgetworld-hold":
+        pool = {**base["OPTIONS"]["pool"], "release": False}
+        return {**base, "OPTIONS": {**base["OPTIONS"], "pool": pool}}
+    # Django's backend knows neither our pool options nor our session keys.
+    options = {k: v for k, v in base["OPTIONS"].items() if k != "pool" and k not in SESSION_KEYS}
+    django = {**base, "ENGINE": DJANGO_ENGINE, "OPTIONS": options, "CONN_MAX_AGE": 0}
+    if setup == "django-default":
+        return django
+    if setup == "persistent":
+        return {**django, "CONN_MAX_AGE": None}
+    if setup == "django-pool":
+        return {**django, "OPTIONS": {**options, "pool": True}}
+    if setup == "2023":
+        return {**django, "OPTIONS": {**options, "pool": {"min_size": 2, "max_size": 2}}}
+    if setup == "pgbouncer":
+        return {
+            **django,
+            "PORT": str(pgbouncer_port),
+            "CONN_MAX_AGE": None,
+            # Transaction pooling cannot keep a server-side cursor between statements.
+            "DISABLE_SERVER_SIDE_CURSORS": True,
+        }
+    raise ValueError(f"unknown setup {setup!r}: one of {', '.join(SETUPS)}")
