@@ -11,6 +11,9 @@ PACKAGES=(
   # Playwright drives Debian's Chromium in tests/catalog/test_browser.py.
   "chromium: chromium"
   "chromium-driver: chromedriver"
+  # The incident replay (make bench): the load generator and the PgBouncer it compares.
+  "wrk: wrk"
+  "pgbouncer: pgbouncer"
 )
 
 missing=()

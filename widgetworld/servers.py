@@ -153,12 +153,12 @@ class Gunicorn(Process):
         return {child.pid for child in psutil.Process(self.popen.pid).children()}
 
     def wait_until_serving(self, timeout: float = 60) -> None:
-        """Every worker booted and /livez answering."""
+        """Every worker forked and /livez answering."""
 
         def serving() -> bool:
             if not self.alive():
                 raise ServerError(f"gunicorn exited:\n{self.tail()}")
-            booted = self.output().count("Booting worker") >= self.workers
-            return booted and self.get("/livez", timeout=2).status == 200
+            forked = len(self.worker_pids()) >= self.workers
+            return forked and self.get("/livez", timeout=2).status == 200
 
         wait_for("gunicorn to serve /livez", serving, timeout)

@@ -104,7 +104,7 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def _unprivileged_user() -> pwd.struct_passwd | None:
+def unprivileged_user() -> pwd.struct_passwd | None:
     """The account the server runs as: ourselves, unless we are root."""
     if os.geteuid() != 0:
         return None
@@ -145,7 +145,7 @@ class PostgresCluster:
         self.host = host
         self._settings: dict[str, str | int] = dict(settings or {})
         self._bindir = find_bindir()
-        self._os_user = _unprivileged_user()
+        self._os_user = unprivileged_user()
 
     # -- state ---------------------------------------------------------------
 

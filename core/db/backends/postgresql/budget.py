@@ -52,6 +52,19 @@ GROUP BY 1, 2
 """
 
 
+# How many of our processes hold connections: cheap enough to ask on a
+# connection in hand every couple of seconds, so a fleet change is noticed at
+# once rather than at the next full look.
+PEERS_SQL = (
+    "SELECT count(DISTINCT application_name) FROM pg_stat_activity"
+    " WHERE starts_with(application_name, %s)"
+)
+
+
+def count_peers(conn: psycopg.Connection[Any], fleet: str) -> int:
+    return int(conn.execute(PEERS_SQL, [f"{fleet}/"]).fetchone()[0])  # type: ignore[index]
+
+
 def application_name(fleet: str, role: str = "") -> str:
     """`<fleet>/<host>/<pid>` (or `<fleet>-<role>/...`), within PostgreSQL's 63 characters."""
     suffix = f"/{os.getpid()}"

@@ -46,7 +46,7 @@ from psycopg_pool.base import AttemptWithBackoff
 from psycopg_pool.pool import AddConnection
 
 from core.db.backends.postgresql import signals
-from core.db.backends.postgresql.budget import ServerSampler, Share, compute_share
+from core.db.backends.postgresql.budget import ServerSampler, Share, compute_share, count_peers
 from core.db.backends.postgresql.errors import DatabaseUnavailable, PoolRejected, PoolTimeout
 from core.db.backends.postgresql.events import EventLog
 from core.db.backends.postgresql.options import PoolOptions
@@ -60,6 +60,9 @@ MAX_RECONNECT_DELAY = 2.0
 # How long after a failed connection attempt requests fail fast instead of
 # queueing for a connection that cannot come.
 FAIL_FAST_WINDOW = MAX_RECONNECT_DELAY * 2
+# How often a returning connection is used to count our processes: a fleet
+# that grows or shrinks is noticed within this, not at the next full look.
+FLEET_CHECK_INTERVAL = 2.0
 # Frames kept from a borrower's stack, innermost last.
 STACK_DEPTH = 40
 TOO_MANY_CONNECTIONS = pg_errors.TooManyConnections.sqlstate
@@ -126,6 +129,7 @@ class _BudgetState:
     # Set after a timeout or a refused connection: look again at the next tick.
     requested: bool = False
     next_at: float = 0.0
+    fleet_check_at: float = 0.0
 
 
 class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
@@ -235,7 +239,20 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
         if self._over_ceiling():
             self._drop_returned(conn)
             return
+        if time.monotonic() >= self._budget.fleet_check_at and not conn.closed and self._idle(conn):
+            self._check_fleet(conn)
         super().putconn(conn)
+
+    def _check_fleet(self, conn: PooledConnection) -> None:
+        """Count our processes on a connection in hand; look again at once if it changed."""
+        self._budget.fleet_check_at = time.monotonic() + FLEET_CHECK_INTERVAL
+        try:
+            peers = count_peers(conn, self.fleet)
+        except psycopg.Error:
+            return  # a broken connection is dealt with as it goes back
+        share = self._budget.share
+        if share is None or peers != share.peers:
+            self._budget.requested = True
 
     def _usable(self, conn: PooledConnection) -> bool:
         """Cheap checks only: no round trip on the hot path."""
