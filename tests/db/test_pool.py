@@ -219,3 +219,20 @@ def test_a_forked_child_never_uses_the_parents_connections(transactional_db: Non
         parent_ok = cursor.fetchone() == (3,)
 
     assert (child_ok, parent_ok) == (True, True)
+
+
+def test_a_process_joining_is_noticed_without_waiting_for_the_next_full_look(
+    make_pool: MakePool, make_postgres: object
+) -> None:
+    cluster: PostgresCluster = make_postgres(server_settings={"max_connections": 30})  # type: ignore[operator]
+    first = make_pool(cluster=cluster, fleet="shop", process="1", max_size=50)
+    first.putconn(first.getconn())  # its first count of the fleet: alone
+    alone = first.stats().max_size
+    make_pool(cluster=cluster, fleet="shop", process="2", max_size=50)
+
+    def returned_once_more() -> bool:
+        first.putconn(first.getconn())  # a returning connection counts the fleet
+        return first.stats().max_size < alone
+
+    # budget_interval is an hour here: only the fleet check can explain a change.
+    assert wait_for(returned_once_more, timeout=6)
