@@ -52,8 +52,10 @@ format: $(INSTALLED) ## fix what ruff can fix
 manage: $(INSTALLED) ## a management command against the local database: make manage ARGS=createsuperuser
 	exec $(BIN)/python -m widgetworld.stack manage $(ARGS)
 
-bench: $(INSTALLED) ## run the benchmarks and record them in docs/benchmarks.md
+bench: $(INSTALLED) system-deps ## the benchmarks (about 25 min), recorded in docs/benchmarks.md
 	$(BIN)/python -m loadtests.bench.pages
+	$(BIN)/python -m loadtests.bench.pool
+	$(BIN)/python -m loadtests.bench.incident
 
 lock: $(INSTALLED) ## re-pin constraints.txt to what is installed
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
