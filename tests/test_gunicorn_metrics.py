@@ -64,7 +64,9 @@ def sample(metrics: str, name: str, **labels: str) -> float:
 
 
 def access_lines(app: Gunicorn) -> list[dict[str, object]]:
-    lines = [json.loads(line) for line in app.log.read_text().splitlines() if line.startswith("{")]
+    text = app.output()
+    complete = text[: text.rfind("\n") + 1]  # a worker may be writing the last line now
+    lines = [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
     return [line for line in lines if line.get("logger") == "gunicorn.access"]
 
 
