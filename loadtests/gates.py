@@ -52,7 +52,7 @@ def failure_message(
     if status in expected:
         return None
     if status == 0:
-        return f"no answer ({type(error).__name__ if error else 'connection closed'})"
+        return f"no answer ({_cause(error)})"
     if status == 503 and retry_after:
         return f"503 with Retry-After {SHED_TAG}"
     if status == 503:
@@ -60,6 +60,21 @@ def failure_message(
     if status >= 500:
         return f"{status} {SERVER_ERROR_TAG}"
     return f"unexpected {status}"
+
+
+def _cause(error: BaseException | None) -> str:
+    """`ConnectionError: RemoteDisconnected`: what was raised and what it came from, nothing that
+    varies between requests (URLs, ports, addresses), so that Locust's error table groups them."""
+    if error is None:
+        return "connection closed"
+    names = [type(error).__name__]
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    if type(error).__name__ != names[0]:
+        names.append(type(error).__name__)
+    return ": ".join(names)
 
 
 def failure_kind(message: str) -> FailureKind:

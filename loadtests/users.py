@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection
+from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from locust import HttpUser, between, task
 from requests import Response
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
 
 from loadtests.gates import failure_message
 from loadtests.live_catalog import Catalog, CatalogError
@@ -49,6 +52,34 @@ POSTCODES = ("N1 9GU", "LS1 4DY", "BS1 5TR", "G2 1DU", "CF10 1EP", "BT1 5GS", "N
 Check = Callable[[Response], str | None]
 
 
+class BrowserRetry(Retry):
+    """Send a GET again, once, when a kept-alive connection was closed under it, as browsers do.
+
+    Gunicorn closes a connection idle for 5 s (`keepalive`); a request sent at
+    that very moment finds it gone. A browser retries such a GET without the
+    shopper noticing, so the load test does too. A timeout is never retried:
+    a slow answer is the shop's, and must count.
+    """
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Retry:
+        if isinstance(error, ReadTimeoutError):
+            raise error.with_traceback(_stacktrace)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+RETRY = BrowserRetry(
+    total=1, connect=0, read=1, redirect=0, status=0, other=0, allowed_methods=frozenset({"GET"})
+)
+
+
 class StoreUser(HttpUser):
     """What both kinds of visitor share: the live catalog and one way of judging answers."""
 
@@ -58,6 +89,8 @@ class StoreUser(HttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        for adapter in self.client.adapters.values():
+            adapter.max_retries = RETRY  # type: ignore[attr-defined]
 
     @property
     def shop(self) -> Catalog:

@@ -220,3 +220,15 @@ def test_verdicts_survive_the_csv_round_trip(tmp_path: Path) -> None:
     write_csv(verdicts, tmp_path / "gates.csv")
 
     assert read_csv(tmp_path / "gates.csv") == verdicts
+
+
+def test_no_answer_names_the_error_and_its_cause_but_nothing_that_varies() -> None:
+    try:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer at 127.0.0.1:53412")
+        except OSError as reset:
+            raise ConnectionError("http://127.0.0.1:53412/c/gizmos/?page=2") from reset
+    except ConnectionError as error:
+        message = failure_message(0, None, (200,), error)
+
+    assert message == "no answer (ConnectionError: ConnectionResetError)"
