@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,15 @@ from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.gates import GATES_FILE, GateConfigError, evaluate, load_gates, run_stats, write_csv
+from loadtests.gates import (
+    GATES_FILE,
+    GateConfigError,
+    SuiteGates,
+    evaluate,
+    load_gates,
+    run_stats,
+    write_csv,
+)
 from loadtests.live_catalog import CatalogError, fetch
 from loadtests.shapes import DEFAULT_SUITE, SUITES, ReleaseShape
 from loadtests.users import ApiClient, Shopper, StoreUser
@@ -63,7 +72,9 @@ def prepare(environment: Environment, **_: Any) -> None:
         return
     try:
         if not isinstance(environment.runner, WorkerRunner):
-            load_gates(options.suite, Path(options.gates))
+            # Read now, once: an edit during an hour-long soak does not change its verdict.
+            gates = load_gates(options.suite, Path(options.gates))
+            environment.events.quitting.add_listener(partial(judge, gates=gates))
         if not isinstance(environment.runner, MasterRunner):
             if not environment.host:
                 raise CatalogError("no target: give --host (make loadtest passes it)")
@@ -81,21 +92,18 @@ def prepare(environment: Environment, **_: Any) -> None:
         raise SystemExit(CANNOT_RUN) from None
 
 
-@events.quitting.add_listener
-def judge(environment: Environment, **_: Any) -> None:
+def judge(environment: Environment, gates: SuiteGates, **_: Any) -> None:
     """The gates' verdicts, one line each; Locust exits 1 when any failed."""
     options = environment.parsed_options
     runner = environment.runner
-    if options is None or runner is None or isinstance(runner, WorkerRunner):
+    if options is None or runner is None:
         return
     exceptions = sum(row["count"] for row in runner.exceptions.values())
-    verdicts = evaluate(
-        load_gates(options.suite, Path(options.gates)), run_stats(runner.stats, exceptions)
-    )
+    verdicts = evaluate(gates, run_stats(runner.stats, exceptions))
     failed = sum(not verdict.passed for verdict in verdicts)
     summary = f"{failed} of {len(verdicts)} FAILED" if failed else "all PASS"
     sys.stdout.write(
-        f"\nGates of the {options.suite} suite ({summary}):\n"
+        f"\nGates of the {gates.suite} suite ({summary}):\n"
         + "".join(f"  {verdict.line()}\n" for verdict in verdicts)
     )
     if options.csv_prefix:
