@@ -1,6 +1,6 @@
 """`make loadtest` as CI runs it: the smoke suite end to end, once.
 
-About 90 s: PostgreSQL, migrations, 3,000 widgets, gunicorn with the
+About 70 s: PostgreSQL, migrations, 3,000 widgets, gunicorn with the
 production configuration, a minute of Locust headless, the gates judged.
 """
 
