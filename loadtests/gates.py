@@ -25,9 +25,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locust.stats import RequestStats, StatsEntry
+if TYPE_CHECKING:
+    # Only for types: importing Locust monkey-patches the importing process with
+    # gevent, and the runner and benchmarks read gates and verdicts without it.
+    from locust.stats import RequestStats
 
 # Every request the users make is named after one of these endpoint groups.
 GROUPS = ("home", "listing", "search", "product", "cart", "checkout", "api")
@@ -222,6 +225,8 @@ class RunStats:
 
 def run_stats(stats: RequestStats, exceptions: int = 0) -> RunStats:
     """Snapshot Locust's statistics: entries of one group (GET and POST of "cart") merged."""
+    from locust.stats import StatsEntry  # in the Locust process, where Locust is loaded anyway
+
     merged: dict[str, StatsEntry] = {}
     for (name, _method), entry in stats.entries.items():
         if name not in merged:

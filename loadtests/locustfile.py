@@ -4,7 +4,7 @@
 TARGET_URL; the `locust` compose service runs it distributed. Either way:
 
 - `--suite` (or LOCUST_SUITE) picks the load shape: smoke, baseline, spike,
-  soak or scaleout (loadtests/shapes.py); every one ends by itself;
+  soak or scaleout (loadtests/suites.py); every one ends by itself;
 - at start, every process that sends load reads the catalog from the target's
   JSON API, and the gates of the suite are checked, so a wrong host or a typo
   in gates.toml stops the run before any load is sent;
@@ -36,7 +36,8 @@ from loadtests.gates import (
     write_csv,
 )
 from loadtests.live_catalog import CatalogError, fetch
-from loadtests.shapes import DEFAULT_SUITE, SUITES, ReleaseShape
+from loadtests.shapes import ReleaseShape
+from loadtests.suites import DEFAULT_SUITE, SUITES
 from loadtests.users import ApiClient, Shopper, StoreUser
 
 # Imported for Locust, which collects the users and the shape from this module's names.

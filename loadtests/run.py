@@ -44,7 +44,7 @@ import psycopg
 from core.localdb import PostgresCluster
 from core.localdb.cluster import ClusterError
 from loadtests.gates import read_csv
-from loadtests.shapes import DEFAULT_SUITE, SCALE_OUT_MARK, SUITES, Suite
+from loadtests.suites import DEFAULT_SUITE, SCALE_OUT_MARK, SUITES, Suite
 from widgetworld.servers import Gunicorn, ServerError, manage
 
 BASE_DIR = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from loadtests.gates import (
     run_stats,
     write_csv,
 )
-from loadtests.shapes import SUITES
+from loadtests.suites import SUITES
 
 LIMITS = {group: Latency(p95_ms=300, p99_ms=600) for group in (ALL, *GROUPS)}
 GATES = SuiteGates("smoke", errors_percent=1.0, shed_percent=0.5, latency=LIMITS)

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from loadtests.run import INTERRUPTED, LoadTestError, locust_command, target_url
-from loadtests.shapes import SUITES
+from loadtests.suites import SUITES
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from loadtests.shapes import BASELINE_USERS, SCALE_OUT_MARK, SUITES, ReleaseShape, Suite
+from loadtests.shapes import ReleaseShape
+from loadtests.suites import BASELINE_USERS, SCALE_OUT_MARK, SUITES, Suite
 
 
 def users_over_time(suite: Suite) -> list[int]:
