@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test test-fast drill lint format manage lock bench clean
+.PHONY: help install system-deps run test test-fast drill loadtest lint format manage lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,14 @@ test-fast: $(INSTALLED) system-deps ## the test suite without the slow process-l
 
 drill: $(INSTALLED) system-deps ## saturate a small pool under real Prometheus; the alert must fire, then resolve
 	$(BIN)/python -m widgetworld.drill
+
+# The release suite `make loadtest` runs (smoke, baseline, spike, soak, scaleout) and,
+# when set, the site it runs against instead of a stack of its own.
+SUITE ?= smoke
+TARGET_URL ?=
+
+loadtest: $(INSTALLED) ## a release suite and its gates: make loadtest SUITE=smoke [TARGET_URL=https://...]
+	$(BIN)/python -m loadtests.run --suite $(SUITE) $(if $(TARGET_URL),--target $(TARGET_URL))
 
 lint: $(INSTALLED) ## ruff check and format check
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ server get a private one from `make_postgres`, so they never disturb the rest.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -16,6 +17,16 @@ import pytest
 from django.conf import settings
 
 from core.localdb import PostgresCluster
+
+# Importing Locust (tests/loadtests/) would monkey-patch threads and sockets with
+# gevent for the whole session, under Django and every other test. Import it
+# unpatched once, here, and unset the switch so that the Locust processes tests
+# start are patched as usual.
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+try:
+    import locust  # noqa: F401
+finally:
+    del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 
 # Durability buys nothing in a throwaway cluster and costs seconds per run.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}

@@ -185,3 +185,75 @@ def test_grafana_waits_for_a_healthy_prometheus(compose: dict[str, Any]) -> None
     depends_on = compose["services"]["grafana"]["depends_on"]
 
     assert depends_on == {"prometheus": {"condition": "service_healthy"}}
+
+
+# -- load tests: locust master and workers ------------------------------------------
+
+
+def option(service: dict[str, Any], name: str) -> str:
+    """The value following `name` in a service's command."""
+    command = service["command"]
+    return str(command[command.index(name) + 1])
+
+
+def test_the_locust_services_only_start_with_the_loadtest_profile(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    profiled = {name: service.get("profiles") for name, service in services.items()}
+
+    assert {k: v for k, v in profiled.items() if v} == {
+        "locust": ["loadtest"],
+        "locust-worker": ["loadtest"],
+    }
+
+
+def test_locust_uses_the_official_image_at_the_version_we_lock(compose: dict[str, Any]) -> None:
+    locked = re.search(r"^locust==(\S+)$", (BASE_DIR / "constraints.txt").read_text(), re.M)
+    assert locked is not None
+    images = {compose["services"][name]["image"] for name in ("locust", "locust-worker")}
+
+    assert images == {f"locustio/locust:{locked.group(1)}"}
+
+
+def test_the_master_runs_the_suite_headless_and_waits_for_workers(compose: dict[str, Any]) -> None:
+    command = compose["services"]["locust"]["command"]
+
+    assert {"--master", "--headless", "--expect-workers"} <= set(command)
+
+
+def test_the_workers_report_to_the_master_service(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["locust-worker"]
+
+    assert ("--worker" in worker["command"], option(worker, "--master-host")) == (True, "locust")
+
+
+def test_both_run_our_locustfile_from_the_mounted_loadtests(compose: dict[str, Any]) -> None:
+    for name in ("locust", "locust-worker"):
+        service = compose["services"][name]
+        in_container = Path(service["working_dir"]) / option(service, "-f")
+        mounted = mounts(service)[str(in_container.parent)]
+
+        assert (BASE_DIR / mounted / in_container.name).is_file(), name
+
+
+def test_locust_sends_load_to_the_web_service_which_answers_to_that_name(
+    compose: dict[str, Any],
+) -> None:
+    hosts = {option(compose["services"][n], "--host") for n in ("locust", "locust-worker")}
+    allowed = compose["services"]["web"]["environment"]["ALLOWED_HOSTS"].split(",")
+
+    assert (hosts, "web" in allowed) == ({"http://web:8000"}, True)
+
+
+def test_locust_waits_for_a_healthy_web_service(compose: dict[str, Any]) -> None:
+    conditions = {
+        name: compose["services"][name]["depends_on"]["web"]["condition"]
+        for name in ("locust", "locust-worker")
+    }
+
+    assert set(conditions.values()) == {"service_healthy"}
+
+
+def test_the_suite_is_chosen_by_the_environment(compose: dict[str, Any]) -> None:
+    assert compose["services"]["locust"]["environment"]["LOCUST_SUITE"] == "${SUITE:-smoke}"
