@@ -79,13 +79,29 @@ def test_many_waiting_requests_open_several_connections_at_once(make_pool: MakeP
         waiter.start()
     assert wait_for(lambda: pool.stats().waiting == 6)
 
-    opening = pool._nconns - len(pool._pool) - pool.stats().in_use
+    def opening() -> int:
+        return pool._nconns - len(pool._pool) - pool.stats().in_use
 
+    # psycopg_pool alone opens one at a time; six waiting is a surge: three at once.
+    several_at_once = wait_for(lambda: opening() == 3, timeout=0.4)
     pool.putconn(held)
     for waiter in waiters:
         waiter.join()
-    # psycopg_pool alone opens one at a time.
-    assert opening == 4
+    assert several_at_once
+
+
+def test_a_wait_that_a_returning_connection_ends_opens_nothing(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=4, timeout=5)
+    held = pool.getconn()
+    waiter = threading.Thread(target=lambda: pool.putconn(pool.getconn()))
+    waiter.start()
+    assert wait_for(lambda: pool.stats().waiting == 1)
+
+    pool.putconn(held)  # back within the growth delay
+    waiter.join()
+    time.sleep(0.2)
+
+    assert pool.stats().size == 1
 
 
 def test_a_terminated_backend_is_replaced_before_anyone_uses_it(
@@ -236,3 +252,13 @@ def test_a_process_joining_is_noticed_without_waiting_for_the_next_full_look(
 
     # budget_interval is an hour here: only the fleet check can explain a change.
     assert wait_for(returned_once_more, timeout=6)
+
+
+def test_spare_connections_close_once_idle_for_max_idle(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=5, max_idle=0.5)
+    burst = [pool.getconn() for _ in range(4)]
+    for conn in burst:
+        pool.putconn(conn)
+
+    # psycopg_pool alone would close one per max_idle.
+    assert wait_for(lambda: pool.stats().size == 1, timeout=2.5)

@@ -42,13 +42,15 @@ Row = tuple[Any, ...]
 
 
 class DetachedResult:
-    """The rows of a finished `execute()`, readable after its connection went back.
+    """The results of a finished `execute()`, readable after its connection went back.
 
-    The rows are read at once, the only part of a result Django always uses.
-    The rest (description, status, further result sets) is read from the
-    original cursor only if asked for: psycopg keeps a whole result in memory
-    on the client, so that needs no connection, and building column
-    descriptions nobody reads costs more than the query's own round trip.
+    psycopg's client-side cursor receives the whole result (a libpq PGresult,
+    which belongs to the cursor, not the connection) before `execute()`
+    returns, and prepares its row loaders then. Turning that result into
+    Python rows, and describing its columns, reads nothing more from the
+    connection, so it happens here on demand, after the connection is back
+    in the pool: under a busy GIL, converting rows while holding the
+    connection would hold it for as long as the thread waits its turn.
     """
 
     arraysize = 1
@@ -56,12 +58,18 @@ class DetachedResult:
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
         self.closed = cursor.closed
-        self._rows = self._read(cursor)
+        self._rows: list[Row] | None = None
         self._position = 0
+
+    @property
+    def _loaded(self) -> list[Row]:
+        if self._rows is None:
+            self._rows = self._read(self._open())
+        return self._rows
 
     @staticmethod
     def _read(cursor: Any) -> list[Row]:
-        result = None if cursor.closed else cursor.pgresult
+        result = cursor.pgresult
         if result is None or result.status != ExecStatus.TUPLES_OK:
             return []
         return list(cursor.fetchall())
@@ -84,28 +92,28 @@ class DetachedResult:
         return self._open().statusmessage  # type: ignore[no-any-return]
 
     def fetchone(self) -> Row | None:
-        self._open()
-        if self._position >= len(self._rows):
+        rows = self._loaded
+        if self._position >= len(rows):
             return None
         self._position += 1
-        return self._rows[self._position - 1]
+        return rows[self._position - 1]
 
     def fetchmany(self, size: int = 0) -> list[Row]:
-        self._open()
-        chunk = self._rows[self._position : self._position + (size or self.arraysize)]
+        rows = self._loaded
+        chunk = rows[self._position : self._position + (size or self.arraysize)]
         self._position += len(chunk)
         return chunk
 
     def fetchall(self) -> list[Row]:
-        self._open()
-        rest = self._rows[self._position :]
-        self._position = len(self._rows)
+        rows = self._loaded
+        rest = rows[self._position :]
+        self._position = len(rows)
         return rest
 
     def nextset(self) -> bool | None:
         if not self._open().nextset():
             return None
-        self._rows = self._read(self._cursor)
+        self._rows = None
         self._position = 0
         return True
 

@@ -36,8 +36,9 @@ class PoolOptions:
     threads: int | None = None
     # Connections are replaced after this long (jittered), to spread server memory.
     max_lifetime: float = 1800.0
-    # An idle connection above min_size is closed after this long.
-    max_idle: float = 60.0
+    # An idle connection above min_size is closed after this long: the pool
+    # hands out the most recently used first, so idle ones are spare.
+    max_idle: float = 10.0
     # A connection held longer than this is reported once, with its borrower's stack.
     leak_seconds: float = 10.0
     # Return the connection between queries outside transactions.

@@ -43,7 +43,7 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool.base import AttemptWithBackoff
-from psycopg_pool.pool import AddConnection
+from psycopg_pool.pool import AddConnection, MaintenanceTask
 
 from core.db.backends.postgresql import signals
 from core.db.backends.postgresql.budget import ServerSampler, Share, compute_share, count_peers
@@ -60,6 +60,10 @@ MAX_RECONNECT_DELAY = 2.0
 # How long after a failed connection attempt requests fail fast instead of
 # queueing for a connection that cannot come.
 FAIL_FAST_WINDOW = MAX_RECONNECT_DELAY * 2
+# How long requests must have waited before the pool opens more connections,
+# and the queue length from which it opens several at once.
+GROW_AFTER = 0.02
+SURGE = 4
 # How often a returning connection is used to count our processes: a fleet
 # that grows or shrinks is noticed within this, not at the next full look.
 FLEET_CHECK_INTERVAL = 2.0
@@ -68,10 +72,22 @@ STACK_DEPTH = 40
 TOO_MANY_CONNECTIONS = pg_errors.TooManyConnections.sqlstate
 
 
+class _GrowIfStillWaiting(MaintenanceTask):
+    def _run(self, pool: AdaptivePool) -> None:  # type: ignore[override]
+        with pool._lock:
+            pool._grow_scheduled = False
+            if pool._waiting:
+                pool._grow_for_waiters()
+                # Still not enough? Look again after the same delay.
+                pool._grow_scheduled = True
+                pool.schedule_task(_GrowIfStillWaiting(pool), GROW_AFTER)
+
+
 class PooledConnection(psycopg.Connection[Any]):
-    """A pooled connection that knows when it must be replaced."""
+    """A pooled connection that knows when it must be replaced, and since when it is idle."""
 
     expire_at: float = math.inf
+    idle_since: float = 0.0
 
 
 class _CappedBackoff(AttemptWithBackoff):
@@ -159,6 +175,7 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
         )
         self._monitor: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._grow_scheduled = False
         super().__init__(
             kwargs=connect_kwargs,
             connection_class=PooledConnection,
@@ -241,6 +258,7 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
             return
         if time.monotonic() >= self._budget.fleet_check_at and not conn.closed and self._idle(conn):
             self._check_fleet(conn)
+        conn.idle_since = time.monotonic()
         super().putconn(conn)
 
     def _check_fleet(self, conn: PooledConnection) -> None:
@@ -365,9 +383,27 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
 
     def _maybe_grow_pool(self) -> None:
         # Called with the pool lock held, each time a request starts waiting.
-        super()._maybe_grow_pool()
+        # With a connection per query, most waits end within a millisecond
+        # when a connection comes back: growing at once (psycopg_pool's way)
+        # opens connections that then sit idle. Grow only while requests are
+        # still waiting GROW_AFTER later, unless there is no connection at
+        # all (open, out or opening) to wait for.
+        if self._nconns == 0:
+            self._grow_for_waiters()
+        elif not self._grow_scheduled:
+            self._grow_scheduled = True
+            self.schedule_task(_GrowIfStillWaiting(self), GROW_AFTER)
+
+    def _grow_for_waiters(self) -> None:
+        """Open connections for requests still waiting (pool lock held).
+
+        One at a time while the queue is short, so that a moment's wait
+        leaves no spare connection behind; half as many as are waiting, a
+        few at a time, when it is long (a surge).
+        """
+        waiting = len(self._waiting)
+        wanted = min(1 if waiting < SURGE else waiting // 2, self.num_workers)
         opening = self._nconns - len(self._pool) - len(self._borrowed)
-        wanted = min(len(self._waiting), self.num_workers)
         while opening < wanted and self._nconns < self._max_size:
             self._nconns += 1
             opening += 1
@@ -493,6 +529,7 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
                     self._budget.requested = False
                     self._schedule_budget(self.refresh_budget())
                 self._watch_borrowers()
+                self._close_spare()
                 self.events.flush()
             except Exception:
                 # The monitor must outlive any surprise, or the ceiling would freeze.
@@ -503,6 +540,27 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
         interval = self.options.budget_interval
         delay = random.uniform(0.5 * interval, 1.5 * interval) if share else 1.0
         self._budget.next_at = time.monotonic() + delay
+
+    def _close_spare(self) -> None:
+        """Close connections idle longer than max_idle, down to min_size.
+
+        psycopg_pool closes one idle connection per max_idle at most, so a
+        pool grown by a burst stays large for minutes. Handing out the most
+        recently returned connection first (LIFO) means the ones at the far
+        end of the queue are the spare ones: they go as soon as they have
+        been idle max_idle.
+        """
+        spare = []
+        deadline = time.monotonic() - self.max_idle
+        with self._lock:
+            while (
+                self._nconns > self._min_size and self._pool and self._pool[0].idle_since < deadline
+            ):
+                spare.append(self._pool.popleft())
+                self._nconns -= 1
+        for conn in spare:
+            conn._pool = None
+            conn.close()
 
     def _watch_borrowers(self) -> None:
         now = time.monotonic()
