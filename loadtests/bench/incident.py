@@ -208,7 +208,11 @@ class PgBouncer(Process):
         if user is not None:
             args = ["runuser", "-u", user.pw_name, "--", *args]
         super().__init__(args, dict(os.environ), workdir / "pgbouncer.out", folder)
-        wait_for("pgbouncer to listen", self._listening, 15)
+        try:
+            wait_for("pgbouncer to listen", self._listening, 15)
+        except ServerError:
+            self.stop()
+            raise
 
     def _listening(self) -> bool:
         url = f"postgres://widgetworld:{PASSWORD}@127.0.0.1:{self.port}/widgetworld"
