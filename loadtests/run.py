@@ -31,7 +31,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,15 +40,15 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from core.localdb import PostgresCluster
+from core.localdb import PostgresCluster, scratch_dir
 from core.localdb.cluster import ClusterError
 from loadtests.gates import read_csv
 from loadtests.suites import DEFAULT_SUITE, SCALE_OUT_MARK, SUITES, Suite
-from widgetworld.servers import Gunicorn, ServerError, manage
+from widgetworld.servers import Gunicorn, ServerError, seed_catalog
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCUSTFILE = BASE_DIR / "loadtests" / "locustfile.py"
-SEED = ("seed_catalog", "--widgets", "3000", "--categories", "24", "--seed", "1")
+SEED = ("--widgets", "3000", "--categories", "24", "--seed", "1")
 MAX_CONNECTIONS = 30
 # Locust's start (reading the catalog) and end (stopping users, writing
 # reports), on top of the suite's own duration, before the hard timeout.
@@ -125,20 +124,15 @@ class OwnStack:
 @contextlib.contextmanager
 def own_stack(reports: Path, suite: Suite) -> Iterator[OwnStack]:
     """PostgreSQL and WidgetWorld, stopped and removed whatever happens in the `with` block."""
-    workdir = Path(tempfile.mkdtemp(prefix="widgetworld-load-"))
-    workdir.chmod(0o755)  # PostgreSQL runs as another user when we are root
+    workdir = scratch_dir("widgetworld-load-")
     cluster = PostgresCluster(workdir / "postgres", settings={"max_connections": MAX_CONNECTIONS})
     stack: OwnStack | None = None
     try:
         say(f"starting PostgreSQL (max_connections={MAX_CONNECTIONS}) in {workdir}")
         cluster.init()
         url = cluster.ensure_database("widgetworld").url
-        say(f"migrating, then {' '.join(SEED)}")
-        manage(url, "migrate", "--noinput")
-        manage(url, *SEED)
-        # As a production catalog is: planner statistics and merged GIN lists.
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute("VACUUM ANALYZE")
+        say(f"migrating, then seed_catalog {' '.join(SEED)}")
+        seed_catalog(url, *SEED)
         stack = OwnStack(url, reports, reuse_port=suite.scale_out_at is not None)
         stack.add_app()
         say(f"WidgetWorld serving on {stack.url} with widgetworld/gunicorn.conf.py")

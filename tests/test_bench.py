@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import psycopg
 import pytest
 from django.conf import settings
 
 from core.db.backends.postgresql.options import SESSION_KEYS
+from core.localdb import scratch_dir
 from loadtests.bench import incident
 from loadtests.bench.configs import SETUPS, database
 from tests.conftest import MakePostgres
@@ -65,8 +63,7 @@ def test_pgbouncer_pools_in_transaction_mode_with_password_auth(
 ) -> None:
     cluster = make_postgres(auth="scram-sha-256", password=incident.PASSWORD)
     cluster.ensure_database("widgetworld")
-    workdir = Path(tempfile.mkdtemp(prefix="widgetworld-pgbouncer-"))
-    workdir.chmod(0o755)
+    workdir = scratch_dir("widgetworld-pgbouncer-")
     bouncer = incident.PgBouncer(cluster, workdir, pool_size=2)
     try:
         url = f"postgres://widgetworld:{incident.PASSWORD}@127.0.0.1:{bouncer.port}/widgetworld"

@@ -6,12 +6,11 @@ About a minute: it starts PostgreSQL, gunicorn and Prometheus (see widgetworld/d
 from __future__ import annotations
 
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from core.db.backends.postgresql.base import DatabaseWrapper
+from core.localdb import scratch_dir
 from tests.tools import require
 from widgetworld import drill
 
@@ -24,8 +23,7 @@ pytestmark = pytest.mark.slow
 )
 def test_the_saturation_alert_fires_in_time_and_resolves() -> None:
     require("prometheus")
-    workdir = Path(tempfile.mkdtemp(prefix="widgetworld-drill-"))
-    workdir.chmod(0o755)
+    workdir = scratch_dir("widgetworld-drill-")
     try:
         result = drill.run(workdir)
     finally:

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.localdb import PostgresCluster
+from core.localdb import PostgresCluster, scratch_dir
 from core.localdb.cluster import free_port
 
 pytestmark = pytest.mark.slow
@@ -96,8 +95,7 @@ def running(processes: list[psutil.Process]) -> list[psutil.Process]:
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
     # Under /tmp so that the server's unprivileged user can reach it when we are root.
-    path = Path(tempfile.mkdtemp(prefix="widgetworld-run-"))
-    path.chmod(0o755)
+    path = scratch_dir("widgetworld-run-")
     yield path
     cluster = PostgresCluster(path / "postgres")
     if cluster.is_running():

@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from core.localdb import PostgresCluster
+from core.localdb import PostgresCluster, scratch_dir
 from core.localdb.cluster import free_port
 from widgetworld.servers import Gunicorn, Process, ServerError, http_get, manage, wait_for
 
@@ -273,8 +272,7 @@ def verdict(result: DrillResult) -> list[str]:
 
 
 def main() -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="widgetworld-drill-"))
-    workdir.chmod(0o755)  # PostgreSQL runs as another user when we are root
+    workdir = scratch_dir("widgetworld-drill-")
     try:
         result = run(workdir)
     except ServerError as error:

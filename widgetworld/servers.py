@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import psutil
+import psycopg
 
 from core.localdb.cluster import free_port
 
@@ -94,6 +95,18 @@ def manage(database_url: str, *args: str, timeout: float = 600, **env: str) -> N
     if result.returncode:
         last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise ServerError(f"manage.py {args[0]} failed: {last}")
+
+
+def seed_catalog(database_url: str, *seed_args: str) -> None:
+    """Migrate, seed the demo catalog, and analyse it as a production catalog would be.
+
+    VACUUM ANALYZE gives the planner statistics and merges the GIN indexes'
+    pending lists, which autovacuum does soon after a bulk load anyway.
+    """
+    manage(database_url, "migrate", "--noinput")
+    manage(database_url, "seed_catalog", *seed_args)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
 
 
 class Process:

@@ -22,6 +22,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,17 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A temporary folder the server's user can reach when we are root.
+
+    tempfile makes it private to us; PostgreSQL (and PgBouncer) run as
+    another user then, and must be able to enter it.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
 
 
 def unprivileged_user() -> pwd.struct_passwd | None:

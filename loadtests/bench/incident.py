@@ -36,7 +36,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -45,12 +44,12 @@ from pathlib import Path
 
 import psycopg
 
-from core.localdb import PostgresCluster
+from core.localdb import PostgresCluster, scratch_dir
 from core.localdb.cluster import free_port, unprivileged_user
 from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
 from loadtests.gates import ALL, load_gates
-from widgetworld.servers import Gunicorn, Process, ServerError, manage, wait_for
+from widgetworld.servers import Gunicorn, Process, ServerError, seed_catalog, wait_for
 
 COMPARED = ["2023", "django-default", "django-pool", "widgetworld", "pgbouncer"]
 PASSWORD = "bench-password"
@@ -497,10 +496,8 @@ def render(results: dict[str, list[Outcome]], command: str, measured_on: str) ->
 def prepare(cluster: PostgresCluster, widgets: int, workdir: Path) -> Path:
     """Migrate and seed once; write the request mix wrk draws from."""
     url = cluster.ensure_database("widgetworld").url
-    manage(url, "migrate", "--noinput")
-    manage(url, "seed_catalog", "--widgets", str(widgets), "--seed", "1")
+    seed_catalog(url, "--widgets", str(widgets), "--seed", "1")
     with cluster.admin_connect("widgetworld") as conn:
-        conn.execute("VACUUM ANALYZE")
         slugs = [
             r[0]
             for r in conn.execute(
@@ -530,8 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("incident: wrk is not installed (Debian package: wrk)\n")
         return 2
 
-    workdir = Path(tempfile.mkdtemp(prefix="widgetworld-incident-"))
-    workdir.chmod(0o755)  # PostgreSQL and PgBouncer run as another user when we are root
+    workdir = scratch_dir("widgetworld-incident-")
     cluster = PostgresCluster(workdir / "postgres", auth="scram-sha-256", password=PASSWORD)
     results: dict[str, list[Outcome]] = {}
     try:

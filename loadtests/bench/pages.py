@@ -20,14 +20,13 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.localdb import PostgresCluster
+from core.localdb import PostgresCluster, scratch_dir
 from loadtests.bench.record import DOC, machine, record
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -117,9 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     options = parser.parse_args(argv)
 
-    # Under /tmp: when we are root the server runs as another user, who must reach it.
-    root = Path(tempfile.mkdtemp(prefix="widgetworld-bench-"))
-    root.chmod(0o755)
+    root = scratch_dir("widgetworld-bench-")
     cluster = PostgresCluster(root / "postgres")
     try:
         cluster.init()

@@ -25,16 +25,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from core.localdb import PostgresCluster
+from core.localdb import PostgresCluster, scratch_dir
 from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
-from widgetworld.servers import BASE_DIR, app_environment, manage
+from widgetworld.servers import BASE_DIR, app_environment, seed_catalog
 
 SETUP_ORDER = ["persistent", "widgetworld", "widgetworld-hold", "django-pool"]
 PAGES = {
@@ -139,16 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(json.dumps(measure(json.loads(options.child), options.requests)))
         return 0
 
-    root = Path(tempfile.mkdtemp(prefix="widgetworld-bench-pool-"))
-    root.chmod(0o755)  # PostgreSQL runs as another user when we are root
+    root = scratch_dir("widgetworld-bench-pool-")
     cluster = PostgresCluster(root / "postgres", auth="scram-sha-256", password="bench")
     try:
         cluster.init()
         url = cluster.ensure_database("widgetworld").url
-        manage(url, "migrate", "--noinput")
-        manage(url, "seed_catalog", "--widgets", str(options.widgets), "--seed", "1")
+        seed_catalog(url, "--widgets", str(options.widgets), "--seed", "1")
         with cluster.admin_connect("widgetworld") as conn:
-            conn.execute("VACUUM ANALYZE")
             slug = conn.execute(
                 "SELECT slug FROM catalog_widget WHERE is_active ORDER BY sku LIMIT 1 OFFSET %s",
                 [options.widgets // 2],

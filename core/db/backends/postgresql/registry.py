@@ -48,10 +48,6 @@ def close_all() -> None:
         close(alias)
 
 
-def all_pools() -> list[AdaptivePool]:
-    return list(_pools.values())
-
-
 def keep_inherited(obj: Any) -> None:
     """Keep a connection copied from the parent alive and unused (see module docstring)."""
     _inherited.append(obj)
