@@ -28,7 +28,7 @@ system-deps: ## the Debian packages tests need (promtool, prometheus, chromium);
 	@scripts/system-deps.sh
 
 run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops everything)
-	exec $(BIN)/python -m widgetworld.stack serve
+	exec $(BIN)/python -m devtools.stack serve
 
 test: $(INSTALLED) system-deps ## lint, then the whole test suite (slow tests included), as CI runs it
 	$(BIN)/ruff check .
@@ -39,7 +39,7 @@ test-fast: $(INSTALLED) system-deps ## the test suite without the slow process-l
 	$(BIN)/pytest -m 'not slow'
 
 drill: $(INSTALLED) system-deps ## saturate a small pool under real Prometheus; the alert must fire, then resolve
-	$(BIN)/python -m widgetworld.drill
+	$(BIN)/python -m devtools.drill
 
 # The release suite `make loadtest` runs (smoke, baseline, spike, soak, scaleout) and,
 # when set, the site it runs against instead of a stack of its own.
@@ -58,7 +58,7 @@ format: $(INSTALLED) ## fix what ruff can fix
 	$(BIN)/ruff format .
 
 manage: $(INSTALLED) ## a management command against the local database: make manage ARGS=createsuperuser
-	exec $(BIN)/python -m widgetworld.stack manage $(ARGS)
+	exec $(BIN)/python -m devtools.stack manage $(ARGS)
 
 bench: $(INSTALLED) system-deps ## the benchmarks (about 25 min), recorded in docs/benchmarks.md
 	$(BIN)/python -m loadtests.bench.pages

@@ -40,11 +40,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from core.localdb import PostgresCluster, scratch_dir
-from core.localdb.cluster import ClusterError
+from devtools.localdb import PostgresCluster, scratch_dir
+from devtools.localdb.cluster import ClusterError
+from devtools.servers import Gunicorn, ServerError, seed_catalog
 from loadtests.gates import read_csv
 from loadtests.suites import DEFAULT_SUITE, SCALE_OUT_MARK, SUITES, Suite
-from widgetworld.servers import Gunicorn, ServerError, seed_catalog
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCUSTFILE = BASE_DIR / "loadtests" / "locustfile.py"

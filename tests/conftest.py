@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from core.localdb import PostgresCluster
+from devtools.localdb import PostgresCluster
 
 # Importing Locust (tests/loadtests/) would monkey-patch threads and sockets with
 # gevent for the whole session, under Django and every other test. Import it

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from core.db.backends.postgresql.options import SESSION_KEYS
-from core.localdb import scratch_dir
+from devtools.localdb import scratch_dir
 from loadtests.bench import incident
 from loadtests.bench.configs import SETUPS, database
 from tests.conftest import MakePostgres

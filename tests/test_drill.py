@@ -1,6 +1,6 @@
 """`make drill` as a test: a real Prometheus sees a saturated pool, pages, then resolves.
 
-About a minute: it starts PostgreSQL, gunicorn and Prometheus (see widgetworld/drill.py).
+About a minute: it starts PostgreSQL, gunicorn and Prometheus (see devtools/drill.py).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from core.db.backends.postgresql.base import DatabaseWrapper
-from core.localdb import scratch_dir
+from devtools import drill
+from devtools.localdb import scratch_dir
 from tests.tools import require
-from widgetworld import drill
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from core.db.backends.postgresql.base import DatabaseWrapper
-from core.localdb import PostgresCluster
-from widgetworld.servers import Gunicorn, http_get, manage
+from devtools.localdb import PostgresCluster
+from devtools.servers import Gunicorn, http_get, manage
 
 pytestmark = pytest.mark.slow
 

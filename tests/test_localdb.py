@@ -9,7 +9,7 @@ import psutil
 import psycopg
 import pytest
 
-from core.localdb import ClusterError, PostgresCluster
+from devtools.localdb import ClusterError, PostgresCluster
 from tests.conftest import MakePostgres
 
 

@@ -19,7 +19,7 @@ from pytest_django import DjangoDbBlocker
 from pytest_django.fixtures import Settings
 
 from core.health import readiness
-from core.localdb.cluster import free_port
+from devtools.localdb.cluster import free_port
 
 _serial = itertools.count()
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.localdb import PostgresCluster, scratch_dir
-from core.localdb.cluster import free_port
+from devtools.localdb import PostgresCluster, scratch_dir
+from devtools.localdb.cluster import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 class Serve:
-    """One `python -m widgetworld.stack serve`, as `make run` starts it."""
+    """One `python -m devtools.stack serve`, as `make run` starts it."""
 
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = int(env.pop("PORT", free_port()))
@@ -41,7 +41,7 @@ class Serve:
             **env,
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "widgetworld.stack", "serve"],
+            [sys.executable, "-m", "devtools.stack", "serve"],
             cwd=BASE_DIR,
             env=environment,
             stdout=subprocess.PIPE,

@@ -44,12 +44,12 @@ from pathlib import Path
 
 import psycopg
 
-from core.localdb import PostgresCluster, scratch_dir
-from core.localdb.cluster import free_port, unprivileged_user
+from devtools.localdb import PostgresCluster, scratch_dir
+from devtools.localdb.cluster import free_port, unprivileged_user
+from devtools.servers import Gunicorn, Process, ServerError, seed_catalog, wait_for
 from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
 from loadtests.gates import ALL, load_gates
-from widgetworld.servers import Gunicorn, Process, ServerError, seed_catalog, wait_for
 
 COMPARED = ["2023", "django-default", "django-pool", "widgetworld", "pgbouncer"]
 PASSWORD = "bench-password"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.localdb import PostgresCluster, scratch_dir
+from devtools.localdb import PostgresCluster, scratch_dir
 from loadtests.bench.record import DOC, machine, record
 
 BASE_DIR = Path(__file__).resolve().parents[2]

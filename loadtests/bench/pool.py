@@ -29,10 +29,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from core.localdb import PostgresCluster, scratch_dir
+from devtools.localdb import PostgresCluster, scratch_dir
+from devtools.servers import BASE_DIR, app_environment, seed_catalog
 from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
-from widgetworld.servers import BASE_DIR, app_environment, seed_catalog
 
 SETUP_ORDER = ["persistent", "widgetworld", "widgetworld-hold", "django-pool"]
 PAGES = {

@@ -8,7 +8,7 @@ import platform
 
 import django
 
-from widgetworld.servers import BASE_DIR
+from devtools.servers import BASE_DIR
 
 DOC = BASE_DIR / "docs" / "benchmarks.md"
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.db.backends.postgresql.options import PoolOptions
 from core.db.backends.postgresql.pool import AdaptivePool
-from core.localdb import PostgresCluster
+from devtools.localdb import PostgresCluster
 
 MakePool = Callable[..., AdaptivePool]
 

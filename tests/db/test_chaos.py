@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from core.localdb import PostgresCluster
+from devtools.localdb import PostgresCluster
+from devtools.servers import Answer, Gunicorn
 from tests.conftest import MakePostgres
-from widgetworld.servers import Answer, Gunicorn
 
 pytestmark = pytest.mark.slow
 

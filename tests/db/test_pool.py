@@ -13,7 +13,7 @@ import pytest
 
 from core.db.backends.postgresql.errors import PoolRejected, PoolTimeout
 from core.db.backends.postgresql.pool import AdaptivePool
-from core.localdb import PostgresCluster
+from devtools.localdb import PostgresCluster
 from tests.db.conftest import MakePool
 
 

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from django.db import OperationalError, connection, transaction
 from django.test import Client
 
-from core.localdb import PostgresCluster
+from devtools.localdb import PostgresCluster
 from tests.db.factories import GroupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -23,7 +23,7 @@ from typing import TypeVar
 import psutil
 import psycopg
 
-from core.localdb.cluster import free_port
+from devtools.localdb.cluster import free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "widgetworld/gunicorn.conf.py"]

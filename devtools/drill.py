@@ -3,7 +3,7 @@
 `make drill` (and the slow test `tests/test_drill.py`) runs, all on loopback
 and in a temporary folder removed afterwards:
 
-1. our own PostgreSQL (`core.localdb.PostgresCluster`), migrated;
+1. our own PostgreSQL (`devtools.localdb.PostgresCluster`), migrated;
 2. WidgetWorld under gunicorn with `widgetworld/gunicorn.conf.py`, two
    workers whose pools may hold at most `POOL_MAX` connections each;
 3. Debian's `prometheus` scraping `/metrics` every second with the rules of
@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
-from core.localdb import PostgresCluster, scratch_dir
-from core.localdb.cluster import free_port
-from widgetworld.servers import Gunicorn, Process, ServerError, http_get, manage, wait_for
+from devtools.localdb import PostgresCluster, scratch_dir
+from devtools.localdb.cluster import free_port
+from devtools.servers import Gunicorn, Process, ServerError, http_get, manage, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ALERTS = BASE_DIR / "deploy" / "prometheus" / "alerts.yml"

@@ -1,10 +1,10 @@
 """Run WidgetWorld on this machine the way production runs it.
 
-`python -m widgetworld.stack serve` (what `make run` calls) starts the
+`python -m devtools.stack serve` (what `make run` calls) starts the
 project's own PostgreSQL unless DATABASE_URL names a server, migrates, seeds
 the demo catalog when it is empty, collects static files and serves with
 gunicorn. Ctrl-C or SIGTERM stops gunicorn, then the PostgreSQL it started:
-nothing is left running. `python -m widgetworld.stack manage ARGS` runs a
+nothing is left running. `python -m devtools.stack manage ARGS` runs a
 management command against the same database.
 
 Written by hand because no tool does "our PostgreSQL, then our app, stopped
@@ -26,7 +26,7 @@ from types import FrameType, ModuleType
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 
-from core.localdb.cluster import ClusterError, PostgresCluster, port_is_free
+from devtools.localdb.cluster import ClusterError, PostgresCluster, port_is_free
 
 DATABASE = "widgetworld"
 # What `serve` runs before gunicorn, in order.
@@ -171,7 +171,7 @@ def _load_settings() -> ModuleType:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m widgetworld.stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate, seed, collect static files and serve with gunicorn")
     manage = commands.add_parser("manage", help="run a management command against the database")
