@@ -19,11 +19,12 @@ COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /tmp/requirements.txt \
     && pip install -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
+# Only what production runs: no devtools/, loadtests/ or tests/ (compose's
+# Locust services use Locust's own image with loadtests/ mounted).
 COPY manage.py ./
 COPY core core
 COPY catalog catalog
 COPY widgetworld widgetworld
-COPY loadtests loadtests
 # collectstatic never signs anything: these values exist for this one command
 # and are not part of the image's environment.
 RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput

@@ -99,6 +99,32 @@ def test_the_image_runs_the_production_command(dockerfile: list[tuple[str, str]]
     assert " ".join(yaml.safe_load(cmd)) == GUNICORN
 
 
+def test_the_image_copies_only_the_runtime_packages(dockerfile: list[tuple[str, str]]) -> None:
+    copied = {
+        source
+        for instruction, args in dockerfile
+        if instruction == "COPY"
+        for source in args.split()[:-1]
+    }
+
+    assert copied == {
+        "pyproject.toml",
+        "constraints.txt",
+        "manage.py",
+        "core",
+        "catalog",
+        "widgetworld",
+    }
+
+
+def test_the_image_installs_only_the_runtime_dependencies(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    installs = [args for instruction, args in dockerfile if instruction == "RUN" and "pip" in args]
+
+    assert ["['dependencies']" in args and "[dev]" not in args for args in installs] == [True]
+
+
 def test_the_image_bakes_in_no_secret(dockerfile: list[tuple[str, str]]) -> None:
     environment = " ".join(
         args for instruction, args in dockerfile if instruction in ("ENV", "ARG")
