@@ -3,7 +3,7 @@
 `make drill` (and the slow test `tests/test_drill.py`) runs, all on loopback
 and in a temporary folder removed afterwards:
 
-1. our own PostgreSQL (`devtools.localdb.PostgresCluster`), migrated;
+1. our own PostgreSQL (`devtools.databases.scratch_database`), migrated;
 2. WidgetWorld under gunicorn with `widgetworld/gunicorn.conf.py`, two
    workers whose pools may hold at most `POOL_MAX` connections each;
 3. Debian's `prometheus` scraping `/metrics` every second with the rules of
@@ -35,9 +35,11 @@ from typing import Any
 
 import yaml
 
-from devtools.localdb import PostgresCluster, scratch_dir
+from devtools import console
+from devtools.databases import scratch_database
+from devtools.localdb import scratch_workdir
 from devtools.localdb.cluster import free_port
-from devtools.servers import Gunicorn, Process, ServerError, http_get, manage, wait_for
+from devtools.servers import Gunicorn, Process, ServerError, http_get, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ALERTS = BASE_DIR / "deploy" / "prometheus" / "alerts.yml"
@@ -205,31 +207,27 @@ class DrillResult:
 @contextlib.contextmanager
 def stack(workdir: Path) -> Iterator[tuple[Gunicorn, Prometheus]]:
     """PostgreSQL, WidgetWorld and Prometheus, stopped in reverse order whatever happens."""
-    cluster = PostgresCluster(workdir / "postgres", settings={"fsync": "off"})
     started: list[Process] = []
-    try:
-        cluster.init()
-        url = cluster.ensure_database("widgetworld").url
-        manage(url, "migrate", "--noinput")
-        app = Gunicorn(
-            url,
-            workdir / "gunicorn.log",
-            WEB_CONCURRENCY=str(WORKERS),
-            WEB_THREADS=str(THREADS),
-            ACCESS_LOG="false",
-            **APP_ENV,
-        )
-        started.append(app)
-        app.wait_until_serving()
-        rules = drill_rules(ALERTS, workdir / "drill-alerts.yml", DRILL_FOR)
-        prometheus = Prometheus(f"127.0.0.1:{app.port}", rules, workdir)
-        started.append(prometheus)
-        wait_for("Prometheus to scrape WidgetWorld", prometheus.target_up, 30)
-        yield app, prometheus
-    finally:
-        for process in reversed(started):
-            process.stop()
-        cluster.destroy()
+    with scratch_database(workdir / "postgres", settings={"fsync": "off"}) as database:
+        try:
+            app = Gunicorn(
+                database.url,
+                workdir / "gunicorn.log",
+                WEB_CONCURRENCY=str(WORKERS),
+                WEB_THREADS=str(THREADS),
+                ACCESS_LOG="false",
+                **APP_ENV,
+            )
+            started.append(app)
+            app.wait_until_serving()
+            rules = drill_rules(ALERTS, workdir / "drill-alerts.yml", DRILL_FOR)
+            prometheus = Prometheus(f"127.0.0.1:{app.port}", rules, workdir)
+            started.append(prometheus)
+            wait_for("Prometheus to scrape WidgetWorld", prometheus.target_up, 30)
+            yield app, prometheus
+        finally:
+            for process in reversed(started):
+                process.stop()
 
 
 def run(workdir: Path) -> DrillResult:
@@ -272,18 +270,16 @@ def verdict(result: DrillResult) -> list[str]:
 
 
 def main() -> int:
-    workdir = scratch_dir("widgetworld-drill-")
     try:
-        result = run(workdir)
+        with scratch_workdir("widgetworld-drill-") as workdir:
+            result = run(workdir)
     except ServerError as error:
-        sys.stderr.write(f"drill: {error}\n")
+        console.say("drill", str(error))
         return 2 if isinstance(error, DrillUnavailableError) else 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     sys.stdout.write(result.table() + "\n")
     problems = verdict(result)
     for problem in problems:
-        sys.stderr.write(f"drill: FAILED: {problem}\n")
+        console.say("drill", f"FAILED: {problem}")
     return 1 if problems else 0
 
 

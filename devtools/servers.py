@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import psutil
-import psycopg
 
 from devtools.localdb.cluster import free_port
+from devtools.processes import STOP_TIMEOUT, stop_process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "widgetworld/gunicorn.conf.py"]
@@ -97,18 +96,6 @@ def manage(database_url: str, *args: str, timeout: float = 600, **env: str) -> N
         raise ServerError(f"manage.py {args[0]} failed: {last}")
 
 
-def seed_catalog(database_url: str, *seed_args: str) -> None:
-    """Migrate, seed the demo catalog, and analyse it as a production catalog would be.
-
-    VACUUM ANALYZE gives the planner statistics and merges the GIN indexes'
-    pending lists, which autovacuum does soon after a bulk load anyway.
-    """
-    manage(database_url, "migrate", "--noinput")
-    manage(database_url, "seed_catalog", *seed_args)
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE")
-
-
 class Process:
     """A child in its own session whose output goes to a log file; stopped politely."""
 
@@ -123,15 +110,8 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def stop(self, timeout: float = 30) -> int:
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        return self.popen.returncode
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
+        return stop_process(self.popen, timeout=timeout)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

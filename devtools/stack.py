@@ -15,41 +15,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 
+from devtools import console
+from devtools.databases import DATABASE
 from devtools.localdb.cluster import ClusterError, PostgresCluster, port_is_free
+from devtools.processes import Shutdown, stop_once_on_signals, stop_process
 
-DATABASE = "widgetworld"
 # What `serve` runs before gunicorn, in order.
 PREPARE_COMMANDS: list[list[str]] = [
     ["migrate", "--noinput"],
     ["seed_catalog", "--if-empty", "--widgets", "3000", "--categories", "24"],
     ["collectstatic", "--noinput", "--verbosity", "0"],
 ]
-# How long gunicorn gets to finish in-flight requests before it is killed.
-STOP_TIMEOUT = 30
 
 
 class StackError(RuntimeError):
     """Something the developer can fix, said in one line."""
 
 
-class Shutdown(BaseException):
-    """Raised in the main thread when SIGINT or SIGTERM asks us to stop."""
-
-
-def say(message: str) -> None:
-    sys.stderr.write(f"widgetworld: {message}\n")
-    sys.stderr.flush()
+say = functools.partial(console.say, "widgetworld")
 
 
 class LocalStack:
@@ -125,12 +119,7 @@ def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> int:
     try:
         return child.wait()
     except Shutdown:
-        child.terminate()
-        try:
-            child.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop_process(child)
         raise
 
 
@@ -154,14 +143,6 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    # Stop only once: a second Ctrl-C while stopping must not skip the cleanup.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    say(f"{signal.Signals(signum).name} received, stopping")
-    raise Shutdown
-
-
 def _load_settings() -> ModuleType:
     try:
         from widgetworld import settings
@@ -180,8 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # `make run` is a local run unless the environment says otherwise.
     os.environ.setdefault("WIDGETWORLD_ENV", "local")
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    stop_once_on_signals(lambda name: say(f"{name} received, stopping"))
     try:
         settings = _load_settings()
         stack = LocalStack(settings)

@@ -26,8 +26,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,14 +35,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from urllib.parse import urlsplit
 
 import psycopg
 
-from devtools.localdb import PostgresCluster, scratch_dir
+from devtools import console
+from devtools.databases import scratch_database
+from devtools.localdb import scratch_workdir
 from devtools.localdb.cluster import ClusterError
-from devtools.servers import Gunicorn, ServerError, seed_catalog
+from devtools.processes import Shutdown, stop_once_on_signals, stop_process
+from devtools.servers import Gunicorn, ServerError
 from loadtests.gates import read_csv
 from loadtests.suites import DEFAULT_SUITE, SCALE_OUT_MARK, SUITES, Suite
 
@@ -64,9 +66,7 @@ class LoadTestError(RuntimeError):
     """The suite cannot run as asked: one line for the terminal."""
 
 
-def say(message: str) -> None:
-    sys.stderr.write(f"loadtest: {message}\n")
-    sys.stderr.flush()
+say = functools.partial(console.say, "loadtest")
 
 
 def target_url(value: str) -> str:
@@ -124,26 +124,22 @@ class OwnStack:
 @contextlib.contextmanager
 def own_stack(reports: Path, suite: Suite) -> Iterator[OwnStack]:
     """PostgreSQL and WidgetWorld, stopped and removed whatever happens in the `with` block."""
-    workdir = scratch_dir("widgetworld-load-")
-    cluster = PostgresCluster(workdir / "postgres", settings={"max_connections": MAX_CONNECTIONS})
-    stack: OwnStack | None = None
-    try:
+    with scratch_workdir("widgetworld-load-") as workdir:
         say(f"starting PostgreSQL (max_connections={MAX_CONNECTIONS}) in {workdir}")
-        cluster.init()
-        url = cluster.ensure_database("widgetworld").url
         say(f"migrating, then seed_catalog {' '.join(SEED)}")
-        seed_catalog(url, *SEED)
-        stack = OwnStack(url, reports, reuse_port=suite.scale_out_at is not None)
-        stack.add_app()
-        say(f"WidgetWorld serving on {stack.url} with widgetworld/gunicorn.conf.py")
-        yield stack
-    finally:
-        if stack is not None:
-            stack.stop()
-        if cluster.log_file.exists():
-            shutil.copyfile(cluster.log_file, reports / "postgres.log")
-        cluster.destroy()
-        shutil.rmtree(workdir, ignore_errors=True)
+        with scratch_database(
+            workdir / "postgres",
+            seed=SEED,
+            keep_log=reports / "postgres.log",
+            settings={"max_connections": MAX_CONNECTIONS},
+        ) as database:
+            stack = OwnStack(database.url, reports, reuse_port=suite.scale_out_at is not None)
+            try:
+                stack.add_app()
+                say(f"WidgetWorld serving on {stack.url} with widgetworld/gunicorn.conf.py")
+                yield stack
+            finally:
+                stack.stop()
 
 
 def locust_command(suite: Suite, host: str, reports: Path) -> list[str]:
@@ -200,13 +196,7 @@ def run_locust(suite: Suite, host: str, reports: Path, scale_out: Callable[[], N
 
 def stop_locust(process: subprocess.Popen[str]) -> None:
     """SIGINT, on which Locust writes its reports and judges what it has; then SIGKILL."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process, timeout=STOP_SECONDS, sig=signal.SIGINT)
 
 
 def summary(suite: Suite, reports: Path, code: int) -> None:
@@ -223,14 +213,6 @@ def summary(suite: Suite, reports: Path, code: int) -> None:
     sys.stdout.write(f"Reports: {reports}/report.html and {reports}/\n")
 
 
-def interrupted(signum: int, _frame: FrameType | None) -> None:
-    """Stop once: a second Ctrl-C while everything is being stopped must not cut that short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    say(f"{signal.Signals(signum).name}: stopping Locust, then the stack")
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.run", description=__doc__)
     parser.add_argument("--suite", choices=sorted(SUITES), default=DEFAULT_SUITE)
@@ -241,9 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports: Path = options.reports or BASE_DIR / "reports" / (
         f"{suite.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     )
-    signal.signal(signal.SIGINT, interrupted)
     # SIGTERM (CI cancelling, `timeout`) stops everything as Ctrl-C does.
-    signal.signal(signal.SIGTERM, interrupted)
+    stop_once_on_signals(lambda name: say(f"{name}: stopping Locust, then the stack"))
     try:
         host = target_url(options.target) if options.target else ""
         reports.mkdir(parents=True, exist_ok=True)
@@ -260,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with own_stack(reports, suite) as stack:
                 scale = stack.scale_out if suite.scale_out_at is not None else None
                 code = run_locust(suite, stack.url, reports, scale_out=scale)
-    except KeyboardInterrupt:
+    except Shutdown:
         say(f"interrupted: everything started was stopped; what Locust saw is in {reports}")
         return INTERRUPTED
     except (LoadTestError, ServerError, ClusterError, psycopg.Error) as error:

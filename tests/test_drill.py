@@ -5,13 +5,11 @@ About a minute: it starts PostgreSQL, gunicorn and Prometheus (see devtools/dril
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from core.db.backends.postgresql.base import DatabaseWrapper
 from devtools import drill
-from devtools.localdb import scratch_dir
+from devtools.localdb import scratch_workdir
 from tests.tools import require
 
 pytestmark = pytest.mark.slow
@@ -23,10 +21,7 @@ pytestmark = pytest.mark.slow
 )
 def test_the_saturation_alert_fires_in_time_and_resolves() -> None:
     require("prometheus")
-    workdir = scratch_dir("widgetworld-drill-")
-    try:
+    with scratch_workdir("widgetworld-drill-") as workdir:
         result = drill.run(workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
     assert drill.verdict(result) == [], result.table()

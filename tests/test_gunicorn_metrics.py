@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from core.db.backends.postgresql.base import DatabaseWrapper
+from devtools.databases import migrated_database
 from devtools.localdb import PostgresCluster
-from devtools.servers import Gunicorn, http_get, manage
+from devtools.servers import Gunicorn, http_get
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +29,7 @@ REQUESTS = 20
 
 @pytest.fixture(scope="module")
 def database_url(postgres: PostgresCluster) -> str:
-    url = postgres.ensure_database("gunicorn_metrics").url
-    manage(url, "migrate", "--noinput")
-    return url
+    return migrated_database(postgres, "gunicorn_metrics")
 
 
 @pytest.fixture

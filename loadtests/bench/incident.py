@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -44,9 +45,11 @@ from pathlib import Path
 
 import psycopg
 
-from devtools.localdb import PostgresCluster, scratch_dir
+from devtools import console
+from devtools.databases import scratch_database
+from devtools.localdb import PostgresCluster, scratch_workdir
 from devtools.localdb.cluster import free_port, unprivileged_user
-from devtools.servers import Gunicorn, Process, ServerError, seed_catalog, wait_for
+from devtools.servers import Gunicorn, Process, ServerError, wait_for
 from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
 from loadtests.gates import ALL, load_gates
@@ -56,6 +59,8 @@ PASSWORD = "bench-password"
 HEADROOM = 4  # WidgetWorld's default, used for every setup's budget line
 WRK_SCRIPT = Path(__file__).with_name("wrk_mix.lua")
 TOO_MANY = ("too many clients", "remaining connection slots are reserved")
+
+say = functools.partial(console.say, "incident")
 
 
 @dataclass(frozen=True)
@@ -493,10 +498,8 @@ def render(results: dict[str, list[Outcome]], command: str, measured_on: str) ->
     return "\n".join(parts)
 
 
-def prepare(cluster: PostgresCluster, widgets: int, workdir: Path) -> Path:
-    """Migrate and seed once; write the request mix wrk draws from."""
-    url = cluster.ensure_database("widgetworld").url
-    seed_catalog(url, "--widgets", str(widgets), "--seed", "1")
+def request_mix(cluster: PostgresCluster, workdir: Path) -> Path:
+    """The request mix wrk draws from, written from the seeded catalog."""
     with cluster.admin_connect("widgetworld") as conn:
         slugs = [
             r[0]
@@ -524,32 +527,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     setups = options.setups.split(",")
     if shutil.which("wrk") is None:
-        sys.stderr.write("incident: wrk is not installed (Debian package: wrk)\n")
+        say("wrk is not installed (Debian package: wrk)")
         return 2
 
-    workdir = scratch_dir("widgetworld-incident-")
-    cluster = PostgresCluster(workdir / "postgres", auth="scram-sha-256", password=PASSWORD)
+    seed = ("--widgets", str(options.widgets), "--seed", "1")
     results: dict[str, list[Outcome]] = {}
     try:
-        cluster.init()
-        paths = prepare(cluster, options.widgets, workdir)
-        with cluster.admin_connect() as conn:
-            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        chosen = options.scenarios.split(",")
-        for scenario in [s for s in scenarios(options.quick) if s.name in chosen]:
-            cluster.reconfigure(max_connections=scenario.max_connections)
-            for setup in setups:
-                sys.stderr.write(f"incident: {scenario.name} / {setup}\n")
-                results.setdefault(scenario.name, []).append(
-                    run_one(setup, scenario, cluster, paths, workdir)
-                )
-            sys.stdout.write(f"\n{scenario.name}\n{scenario_table(results[scenario.name])}\n")
+        with (
+            scratch_workdir("widgetworld-incident-") as workdir,
+            scratch_database(
+                workdir / "postgres", seed=seed, auth="scram-sha-256", password=PASSWORD
+            ) as database,
+        ):
+            cluster = database.cluster
+            paths = request_mix(cluster, workdir)
+            with cluster.admin_connect() as conn:
+                version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            chosen = options.scenarios.split(",")
+            for scenario in [s for s in scenarios(options.quick) if s.name in chosen]:
+                cluster.reconfigure(max_connections=scenario.max_connections)
+                for setup in setups:
+                    say(f"{scenario.name} / {setup}")
+                    results.setdefault(scenario.name, []).append(
+                        run_one(setup, scenario, cluster, paths, workdir)
+                    )
+                sys.stdout.write(f"\n{scenario.name}\n{scenario_table(results[scenario.name])}\n")
     except ServerError as error:
-        sys.stderr.write(f"incident: {error}\n")
+        say(str(error))
         return 1
-    finally:
-        cluster.destroy()
-        shutil.rmtree(workdir, ignore_errors=True)
 
     if set(setups) >= set(COMPARED) and set(results) == {"steady", "spike", "scaleout"}:
         for target, ok, measured in targets(results):

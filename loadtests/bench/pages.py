@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -26,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devtools.localdb import PostgresCluster, scratch_dir
+from devtools.databases import scratch_database
+from devtools.localdb import scratch_workdir
 from loadtests.bench.record import DOC, machine, record
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -116,23 +116,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     options = parser.parse_args(argv)
 
-    root = scratch_dir("widgetworld-bench-")
-    cluster = PostgresCluster(root / "postgres")
-    try:
-        cluster.init()
-        cluster.start()
+    with (
+        scratch_workdir("widgetworld-bench-") as root,
+        scratch_database(root / "postgres") as database,
+    ):
         os.environ.update(
-            DATABASE_URL=cluster.ensure_database("widgetworld").url,
+            DATABASE_URL=database.url,
             WIDGETWORLD_ENV="test",
             DJANGO_SETTINGS_MODULE="widgetworld.settings",
         )
-        return run(options.widgets, options.repeat, record_results=not options.no_record)
-    finally:
-        from django.db import connections
+        try:
+            return run(options.widgets, options.repeat, record_results=not options.no_record)
+        finally:
+            from django.db import connections
 
-        connections.close_all()
-        cluster.destroy()
-        shutil.rmtree(root, ignore_errors=True)
+            connections.close_all()
 
 
 def run(widgets: int, repeat: int, *, record_results: bool) -> int:
@@ -144,7 +142,6 @@ def run(widgets: int, repeat: int, *, record_results: bool) -> int:
 
     from catalog.models import Category, Widget
 
-    call_command("migrate", verbosity=0)
     seed_args = ["--widgets", str(widgets), "--categories", "24", "--seed", "1"]
     started = time.perf_counter()
     call_command("seed_catalog", *seed_args, stdout=io.StringIO())

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,8 +28,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from devtools.localdb import PostgresCluster, scratch_dir
-from devtools.servers import BASE_DIR, app_environment, seed_catalog
+from devtools import console
+from devtools.databases import scratch_database
+from devtools.localdb import scratch_workdir
+from devtools.servers import BASE_DIR, app_environment
 from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
 
@@ -137,13 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(json.dumps(measure(json.loads(options.child), options.requests)))
         return 0
 
-    root = scratch_dir("widgetworld-bench-pool-")
-    cluster = PostgresCluster(root / "postgres", auth="scram-sha-256", password="bench")
-    try:
-        cluster.init()
-        url = cluster.ensure_database("widgetworld").url
-        seed_catalog(url, "--widgets", str(options.widgets), "--seed", "1")
-        with cluster.admin_connect("widgetworld") as conn:
+    seed = ("--widgets", str(options.widgets), "--seed", "1")
+    with (
+        scratch_workdir("widgetworld-bench-pool-") as root,
+        scratch_database(
+            root / "postgres", seed=seed, auth="scram-sha-256", password="bench"
+        ) as database,
+    ):
+        with database.cluster.admin_connect("widgetworld") as conn:
             slug = conn.execute(
                 "SELECT slug FROM catalog_widget WHERE is_active ORDER BY sku LIMIT 1 OFFSET %s",
                 [options.widgets // 2],
@@ -153,11 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds: dict[str, list[dict[str, Any]]] = {setup: [] for setup in SETUP_ORDER}
         for number in range(options.rounds):
             for setup in SETUP_ORDER:
-                sys.stderr.write(f"round {number + 1}/{options.rounds}: {setup}\n")
-                rounds[setup].append(run_setup(setup, url, paths, options.requests))
-    finally:
-        cluster.destroy()
-        shutil.rmtree(root, ignore_errors=True)
+                console.say("pool", f"round {number + 1}/{options.rounds}: {setup}")
+                rounds[setup].append(run_setup(setup, database.url, paths, options.requests))
 
     rendered = table(rounds)
     sys.stdout.write(rendered + "\n")
