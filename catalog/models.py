@@ -8,13 +8,15 @@ in `id` so that pagination is stable when prices or dates tie.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator
-from django.db import models
-from django.db.models import ExpressionWrapper, F, Q
+from django.db import models, transaction
+from django.db.models import ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Concat, Substr
 from django.urls import reverse
 from django.utils import timezone
 
@@ -92,12 +94,33 @@ class Category(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args: object, **kwargs: object) -> None:
-        self.path = f"{self.parent.path}/{self.slug}" if self.parent else self.slug
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Stores the path, and rewrites every descendant's when it changes.
+
+        A new slug or parent moves the whole subtree: the descendants' stored
+        paths (their URLs) must move with it, in the same transaction.
+        """
+        path = self.path_in_tree()
+        with transaction.atomic():
+            previous = (
+                Category.objects.filter(pk=self.pk).values_list("path", flat=True).first()
+                if self.pk is not None
+                else None
+            )
+            self.path = path
+            super().save(*args, **kwargs)
+            if previous is not None and previous != path:
+                Category.objects.filter(path__startswith=f"{previous}/").update(
+                    path=Concat(Value(path), Substr("path", len(previous) + 1)),
+                    updated_at=timezone.now(),
+                )
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:category", kwargs={"path": self.path})
+
+    def path_in_tree(self) -> str:
+        """The path this category's slug and parent give it (`path` is what is stored)."""
+        return f"{self.parent.path}/{self.slug}" if self.parent else self.slug
 
 
 class Widget(models.Model):

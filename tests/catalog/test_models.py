@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from catalog.factories import CategoryFactory, WidgetFactory
-from catalog.models import Widget
+from catalog.models import Category, Widget
 from tests.catalog.conftest import Shop
 
 
@@ -15,6 +15,28 @@ def test_a_category_path_follows_its_parent(shop: Shop) -> None:
         "sprockets/chain-sprockets",
         "/c/sprockets/chain-sprockets/",
     )
+
+
+def test_a_new_slug_moves_every_descendant_to_the_new_path(shop: Shop) -> None:
+    CategoryFactory(name="Roller chain", slug="roller", parent=shop.chain)
+
+    shop.sprockets.slug = "cogs"
+    shop.sprockets.save()
+
+    assert sorted(Category.objects.exclude(pk=shop.gizmos.pk).values_list("path", flat=True)) == [
+        "cogs",
+        "cogs/chain-sprockets",
+        "cogs/chain-sprockets/roller",
+    ]
+
+
+def test_a_new_slug_leaves_categories_that_only_share_its_first_letters(shop: Shop) -> None:
+    lookalike = CategoryFactory(name="Sprockets, large", slug="sprockets-large")
+
+    shop.sprockets.slug = "cogs"
+    shop.sprockets.save()
+
+    assert Category.objects.get(pk=lookalike.pk).path == "sprockets-large"
 
 
 def test_sibling_categories_need_distinct_slugs(shop: Shop) -> None:

@@ -127,7 +127,7 @@ def seed_categories(count: int) -> list[tuple[Category, Department]]:
         for i, d in enumerate(roots)
     ]
     for parent in parents:
-        parent.path = parent.slug
+        parent.path = parent.path_in_tree()
     Category.objects.bulk_create(parents)
 
     children: list[tuple[Category, Department]] = []
@@ -139,7 +139,7 @@ def seed_categories(count: int) -> list[tuple[Category, Department]]:
         if turn >= len(department.children):
             name = f"{name} {turn // len(department.children) + 1}"
         child = CategoryFactory.build(name=name, slug=slugify(name), parent=parent, position=turn)
-        child.path = f"{parent.path}/{child.slug}"
+        child.path = child.path_in_tree()
         children.append((child, department))
     Category.objects.bulk_create([child for child, _ in children])
 
