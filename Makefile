@@ -30,9 +30,7 @@ system-deps: ## the Debian packages tests need (promtool, prometheus, chromium);
 run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops everything)
 	exec $(BIN)/python -m devtools.stack serve
 
-test: $(INSTALLED) system-deps ## lint, then the whole test suite (slow tests included), as CI runs it
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: $(INSTALLED) system-deps lint ## lint, then the whole test suite (slow tests included), as CI runs it
 	$(BIN)/pytest
 
 test-fast: $(INSTALLED) system-deps ## the test suite without the slow process-level tests
@@ -49,9 +47,10 @@ TARGET_URL ?=
 loadtest: $(INSTALLED) ## a release suite and its gates: make loadtest SUITE=smoke [TARGET_URL=https://...]
 	$(BIN)/python -m loadtests.run --suite $(SUITE) $(if $(TARGET_URL),--target $(TARGET_URL))
 
-lint: $(INSTALLED) ## ruff check and format check
+lint: $(INSTALLED) ## ruff check and format check, the architecture contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 format: $(INSTALLED) ## fix what ruff can fix
 	$(BIN)/ruff check --fix .

@@ -92,3 +92,21 @@ def test_readiness_is_exported_for_the_alert(client: Client) -> None:
     client.get("/readyz")
 
     assert REGISTRY.get_sample_value("widgetworld_ready") == 1
+
+
+def test_every_evaluation_is_exported_as_it_happens(
+    client: Client, pool: list[PoolStats], settings: Settings
+) -> None:
+    settings.READYZ_POOL_SATURATION = 0.9
+    exported = []
+    for in_use in (1, 10):
+        pool[0] = a_pool(in_use=in_use)
+        client.get("/readyz")
+        exported.append(
+            (
+                REGISTRY.get_sample_value("widgetworld_ready"),
+                REGISTRY.get_sample_value("widgetworld_readiness_check_ok", {"check": "pool"}),
+            )
+        )
+
+    assert exported == [(1, 1), (0, 0)]

@@ -35,8 +35,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from core.metrics import definitions as m
-from core.metrics.sources import pool_stats
+from core.db.snapshots import pool_stats
+from core.health.signals import readiness_evaluated
 
 Status = Literal["ok", "fail", "skipped"]
 
@@ -156,8 +156,8 @@ def evaluate(alias: str = DEFAULT_DB_ALIAS) -> Readiness:
     else:
         rest = _run_database_checks(alias)
     readiness = Readiness((pool, *rest), time.monotonic())
-    _publish(readiness)
     _probe.last = readiness
+    readiness_evaluated.send(sender=Readiness, readiness=readiness)
     return readiness
 
 
@@ -186,10 +186,3 @@ def latest(max_age: float, alias: str = DEFAULT_DB_ALIAS) -> Readiness:
     if last is not None and time.monotonic() - last.evaluated_at < max_age:
         return last
     return evaluate(alias)
-
-
-def _publish(readiness: Readiness) -> None:
-    m.READY.set(1 if readiness.ready else 0)
-    for check in readiness.checks:
-        if check.status != "skipped":  # a skipped check neither passed nor failed
-            m.READINESS_CHECK.labels(check.name).set(1 if check.status == "ok" else 0)

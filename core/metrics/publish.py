@@ -1,8 +1,9 @@
-"""Snapshots in, gauges out: the only code that writes the pool and server gauges."""
+"""Snapshots in, gauges out: the only code that writes the pool, server and readiness gauges."""
 
 from __future__ import annotations
 
 from core.db.backends.postgresql.stats import PoolStats, ServerStats
+from core.health.readiness import Readiness
 from core.metrics import definitions as m
 
 # Cardinality guard: application_name can be anything a client sets.
@@ -24,6 +25,13 @@ def publish_pool(stats: PoolStats) -> None:
     m.POOL_MAX.labels(alias).set(stats.max_size)
     m.POOL_BUDGET.labels(alias).set(stats.budget)
     m.POOL_PEERS.labels(alias).set(stats.peers)
+
+
+def publish_readiness(readiness: Readiness) -> None:
+    m.READY.set(1 if readiness.ready else 0)
+    for check in readiness.checks:
+        if check.status != "skipped":  # a skipped check neither passed nor failed
+            m.READINESS_CHECK.labels(check.name).set(1 if check.status == "ok" else 0)
 
 
 class ServerPublisher:

@@ -1,4 +1,4 @@
-"""Signal receivers: the pool's signals become counters and histograms.
+"""Signal receivers: the pool's signals become counters and histograms, readiness gauges.
 
 Connected once in `CoreConfig.ready()`. None of them touches the database
 (the signals' contract), and none reads the pool: a pool event may be sent
@@ -21,8 +21,11 @@ from core.db.backends.postgresql.signals import (
     connection_returned,
     pool_event,
 )
+from core.health.readiness import Readiness
+from core.health.signals import readiness_evaluated
 from core.metrics import definitions as m
 from core.metrics import queries
+from core.metrics.publish import publish_readiness
 from core.metrics.sampler import sampler
 
 # Pool events and the counter each one adds to. "reconnected" is logged by the
@@ -74,3 +77,8 @@ def count_queries(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -
 @receiver(request_started, dispatch_uid="core.metrics.sampler")
 def start_sampler(sender: Any, **kwargs: Any) -> None:
     sampler.ensure_started()
+
+
+@receiver(readiness_evaluated, dispatch_uid="core.metrics.readiness")
+def export_readiness(sender: Any, readiness: Readiness, **kwargs: Any) -> None:
+    publish_readiness(readiness)

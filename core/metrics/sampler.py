@@ -24,9 +24,9 @@ from typing import IO
 
 from django.db import connections
 
+from core.db.snapshots import pool_stats, server_stats
 from core.metrics import multiprocess
 from core.metrics.publish import ServerPublisher, publish_pool
-from core.metrics.sources import pool_stats, server_stats
 
 logger = logging.getLogger(__name__)
 

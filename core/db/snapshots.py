@@ -1,4 +1,4 @@
-"""Where the numbers come from: the data layer's typed snapshots, per database alias.
+"""The data layer's typed snapshots, per database alias, for metrics and readiness alike.
 
 An alias whose backend is not WidgetWorld's (a second database on Django's
 own backend, say) has no pool to report, which is the same answer as an
