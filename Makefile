@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test test-fast drill loadtest lint format manage lock bench clean
+.PHONY: help install system-deps run test test-fast drill loadtest lint typecheck format manage lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,10 +47,13 @@ TARGET_URL ?=
 loadtest: $(INSTALLED) ## a release suite and its gates: make loadtest SUITE=smoke [TARGET_URL=https://...]
 	$(BIN)/python -m loadtests.run --suite $(SUITE) $(if $(TARGET_URL),--target $(TARGET_URL))
 
-lint: $(INSTALLED) ## ruff check and format check, the architecture contracts (lint-imports)
+lint: $(INSTALLED) typecheck ## ruff check and format check, the architecture contracts, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo
+
+typecheck: $(INSTALLED) ## mypy with django-stubs over every package and the tests
+	WIDGETWORLD_ENV=test $(BIN)/mypy
 
 format: $(INSTALLED) ## fix what ruff can fix
 	$(BIN)/ruff check --fix .

@@ -113,8 +113,8 @@ def widget(request: HttpRequest, slug: str) -> JsonResponse:
 @require_safe
 @revalidated(per_shopper=False)
 def categories(request: HttpRequest) -> JsonResponse:
-    rows = Category.objects.annotate(
-        widget_count=Count("widgets", filter=Q(widgets__is_active=True))
+    rows = list(
+        Category.objects.annotate(widget_count=Count("widgets", filter=Q(widgets__is_active=True)))
     )
     tree = CategoryTree(rows)
     return JsonResponse(
@@ -128,7 +128,7 @@ def categories(request: HttpRequest) -> JsonResponse:
                     # Active widgets filed directly here, not in sub-categories.
                     "widget_count": category.widget_count,
                 }
-                for category in tree.all
+                for category in rows
             ]
         }
     )

@@ -90,7 +90,7 @@ def revalidated(*, per_shopper: bool) -> Callable[[View], View]:
             # masked afresh), the page does not.
             etag = "W/" + _etag(request, version, per_shopper=per_shopper)
             last_modified = version.last_modified.timestamp() if version.last_modified else None
-            response = get_conditional_response(
+            response: HttpResponseBase | None = get_conditional_response(
                 request, etag=etag, last_modified=int(last_modified) if last_modified else None
             )
             if response is None:

@@ -219,6 +219,6 @@ def paginate(widgets: QuerySet[Widget], page: str | None, per_page: int | None =
     paginator = Paginator(widgets, per_page or settings.CATALOG_PAGE_SIZE)
     if number > paginator.num_pages:
         raise PageError(f"There is no page {number}: the last page is {paginator.num_pages}.", 404)
-    page = paginator.page(number)
-    page.object_list = list(page.object_list)
-    return page
+    result = paginator.page(number)
+    result.object_list = list(result.object_list)
+    return result

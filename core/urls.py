@@ -1,12 +1,12 @@
 """Infrastructure endpoints, mounted at the site root."""
 
 from django.conf import settings
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from core.health import views as health
 from core.metrics import views as metrics
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("livez", health.livez, name="livez"),
     path("readyz", health.readyz, name="readyz"),
     # For tools that expect the older name.

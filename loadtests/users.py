@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Collection
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urlencode, urlsplit
 
 from locust import HttpUser, between, task
@@ -69,7 +69,7 @@ class BrowserRetry(Retry):
         error: Exception | None = None,
         _pool: Any = None,
         _stacktrace: TracebackType | None = None,
-    ) -> Retry:
+    ) -> Self:
         if isinstance(error, ReadTimeoutError):
             raise error.with_traceback(_stacktrace)
         return super().increment(method, url, response, error, _pool, _stacktrace)
@@ -167,7 +167,8 @@ class Shopper(StoreUser):
         self, path: str, group: str, data: dict[str, str], referer: str, **kwargs: Any
     ) -> Response | None:
         """POST as a browser does, with Origin and Referer: the CSRF check wants them on HTTPS."""
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.host))
+        parts = urlsplit(str(self.host))
+        origin = f"{parts.scheme}://{parts.netloc}"
         headers = {"Origin": origin, "Referer": origin + referer}
         return self.send("POST", path, group, data=data, headers=headers, **kwargs)
 

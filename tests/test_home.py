@@ -2,6 +2,7 @@
 
 import pytest
 from django.test import Client
+from pytest_django import DjangoAssertNumQueries
 
 
 @pytest.mark.django_db
@@ -22,9 +23,9 @@ def test_unknown_page_gets_the_friendly_404(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_livez_answers_without_the_database(
-    client: Client, django_assert_num_queries: object
+    client: Client, django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
-    with django_assert_num_queries(0):  # type: ignore[operator]
+    with django_assert_num_queries(0):
         response = client.get("/livez")
 
     assert response.content == b"ok\n"

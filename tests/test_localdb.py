@@ -77,6 +77,7 @@ def test_password_authentication_rejects_a_wrong_password(make_postgres: MakePos
 def test_stop_leaves_no_server_process(make_postgres: MakePostgres) -> None:
     cluster = make_postgres()
     pid = cluster.postmaster_pid
+    assert pid is not None
 
     cluster.stop()
 

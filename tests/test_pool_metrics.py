@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import Any
 
 import pytest
 from django.db import connection
+from django.dispatch import Signal
 from django.test import Client
 from prometheus_client import REGISTRY
 
@@ -36,7 +38,7 @@ def value(name: str, **labels: str) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
 
-def stats(alias: str, **changes: int) -> PoolStats:
+def stats(alias: str, **changes: Any) -> PoolStats:
     base_stats = PoolStats(
         alias=alias, size=6, idle=2, in_use=4, waiting=1, min_size=2, max_size=8, budget=12,
         peers=3, threads=8, checkouts=100, timeouts=0, rejections=0, opened=6, lost=0, leaks=0,
@@ -45,8 +47,8 @@ def stats(alias: str, **changes: int) -> PoolStats:
     return dataclasses.replace(base_stats, **changes)
 
 
-def send(signal: object, alias: str, **kwargs: object) -> None:
-    signal.send(sender=base.DatabaseWrapper, alias=alias, **kwargs)  # type: ignore[attr-defined]
+def send(signal: Signal, alias: str, **kwargs: object) -> None:
+    signal.send(sender=base.DatabaseWrapper, alias=alias, **kwargs)
 
 
 def test_checkout_waits_fill_the_wait_histogram(alias: str) -> None:

@@ -35,4 +35,4 @@ class AccessJsonFormatter(JsonFormatter):
         for atom, field in ACCESS_FIELDS.items():
             value = atoms[atom]
             if value not in (None, "-", ""):
-                log_data[field] = int(value) if field == "status" else value
+                log_data[field] = int(str(value)) if field == "status" else value

@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from devtools import console
@@ -59,7 +59,14 @@ def measure(paths: dict[str, str], requests: int) -> dict[str, Any]:
     def serve(path: str) -> int:
         environ = factory.get(path).environ
         status: list[str] = []
-        response = handler(environ, lambda s, h, *a: status.append(s))
+
+        def start_response(
+            status_line: str, headers: list[tuple[str, str]], exc_info: object = None
+        ) -> Callable[[bytes], object]:
+            status.append(status_line)
+            return lambda body: None  # the write() of old WSGI apps; Django never calls it
+
+        response = handler(environ, start_response)
         b"".join(response)
         response.close()  # request_finished: connections go back as they would
         return int(status[0].split()[0])

@@ -21,11 +21,13 @@ class Shop:
 
 @pytest.fixture
 def shop(db: None) -> Shop:
-    sprockets = CategoryFactory(name="Sprockets", slug="sprockets")
+    sprockets = CategoryFactory.create(name="Sprockets", slug="sprockets")
     return Shop(
         sprockets=sprockets,
-        chain=CategoryFactory(name="Chain sprockets", slug="chain-sprockets", parent=sprockets),
-        gizmos=CategoryFactory(name="Gizmos", slug="gizmos"),
+        chain=CategoryFactory.create(
+            name="Chain sprockets", slug="chain-sprockets", parent=sprockets
+        ),
+        gizmos=CategoryFactory.create(name="Gizmos", slug="gizmos"),
     )
 
 
@@ -40,6 +42,6 @@ def make_widgets(shop: Shop) -> MakeWidgets:
         fields.setdefault("category", shop.chain)
         fields.setdefault("stock", 10)
         # Not create_batch: its first parameter is called `size`, like a widget attribute.
-        return [WidgetFactory(**fields) for _ in range(count)]
+        return [WidgetFactory.create(**fields) for _ in range(count)]
 
     return make

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from pytest_django import DjangoAssertNumQueries
 
 from tests.catalog.conftest import MakeWidgets, Shop
 
@@ -104,34 +105,40 @@ def test_the_api_is_read_only(client: Client, shop: Shop) -> None:
 
 @pytest.mark.parametrize("page_size", [1, 100])
 def test_widget_list_costs_four_queries_whatever_the_page_size(
-    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: object, page_size: int
+    client: Client,
+    make_widgets: MakeWidgets,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    page_size: int,
 ) -> None:
     make_widgets(100)
 
     # catalog version, category tree, count, page
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    with django_assert_num_queries(4):
         body = client.get(f"/api/widgets/?page_size={page_size}").json()
 
     assert len(body["results"]) == page_size
 
 
 def test_widget_detail_costs_three_queries(
-    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: object
+    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
     [widget] = make_widgets(1)
 
     # catalog version, the widget, category tree
-    with django_assert_num_queries(3):  # type: ignore[operator]
+    with django_assert_num_queries(3):
         client.get(f"/api/widgets/{widget.slug}/")
 
 
 def test_categories_cost_two_queries_however_many_there_are(
-    client: Client, shop: Shop, make_widgets: MakeWidgets, django_assert_num_queries: object
+    client: Client,
+    shop: Shop,
+    make_widgets: MakeWidgets,
+    django_assert_num_queries: DjangoAssertNumQueries,
 ) -> None:
     make_widgets(3)
 
     # catalog version, categories with their widget counts
-    with django_assert_num_queries(2):  # type: ignore[operator]
+    with django_assert_num_queries(2):
         body = client.get("/api/categories/").json()
 
     assert len(body["results"]) == 3

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
+from pytest_django.live_server_helper import LiveServer
 
 from catalog.factories import CategoryFactory, WidgetFactory
 from catalog.models import Order, Widget
@@ -60,22 +61,22 @@ def snap(page: Page, step: str) -> None:
 
 @pytest.fixture
 def catalog(transactional_db: None) -> Widget:
-    sprockets = CategoryFactory(name="Sprockets", slug="sprockets")
-    chain = CategoryFactory(name="Chain sprockets", slug="chain-sprockets", parent=sprockets)
-    CategoryFactory(name="Gizmos", slug="gizmos")
+    sprockets = CategoryFactory.create(name="Sprockets", slug="sprockets")
+    chain = CategoryFactory.create(name="Chain sprockets", slug="chain-sprockets", parent=sprockets)
+    CategoryFactory.create(name="Gizmos", slug="gizmos")
     for _ in range(6):
-        WidgetFactory(category=chain, stock=20, material="steel", kind="Cog")
-    return WidgetFactory(
+        WidgetFactory.create(category=chain, stock=20, material="steel", kind="Cog")
+    return WidgetFactory.create(
         category=chain, name="Brass Chain Sprocket", price=Decimal("12.50"), stock=8
     )
 
 
 def test_a_shopper_finds_buys_and_gets_an_order_number(
-    catalog: Widget, live_server: object, page: Page
+    catalog: Widget, live_server: LiveServer, page: Page
 ) -> None:
     # The database first: set up before the live server, it is torn down after
     # the server's threads let go of their connections.
-    base = str(live_server.url)  # type: ignore[attr-defined]
+    base = live_server.url
 
     page.goto(base + "/")
     page.keyboard.press("Tab")

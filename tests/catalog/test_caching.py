@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
+from pytest_django import DjangoAssertNumQueries
 
 from catalog.models import Widget
 from tests.catalog.conftest import MakeWidgets
@@ -64,12 +65,12 @@ def test_head_requests_get_the_headers(
 
 
 def test_a_304_costs_one_query(
-    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: object
+    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
     make_widgets(30)
     etag = client.get("/widgets/")["ETag"]
 
-    with django_assert_num_queries(1):  # type: ignore[operator]
+    with django_assert_num_queries(1):
         client.get("/widgets/", headers={"if-none-match": etag})
 
 

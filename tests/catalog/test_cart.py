@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.test import Client
+from pytest_django import DjangoAssertNumQueries
 
 from catalog.cart import SESSION_KEY
 from tests.catalog.conftest import MakeWidgets
@@ -211,26 +212,29 @@ def test_the_cart_badge_counts_units(client: Client, make_widgets: MakeWidgets) 
 
 @pytest.mark.parametrize("lines", [1, 12])
 def test_cart_page_costs_two_queries_whatever_it_holds(
-    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: object, lines: int
+    client: Client,
+    make_widgets: MakeWidgets,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    lines: int,
 ) -> None:
     for widget in make_widgets(lines):
         add_to_cart(client, widget)
 
     # category tree (menu), the cart's widgets
-    with django_assert_num_queries(2):  # type: ignore[operator]
+    with django_assert_num_queries(2):
         response = client.get("/cart/")
 
     assert len(response.context["contents"].lines) == lines
 
 
 def test_browsing_and_filling_a_cart_writes_nothing_to_the_database(
-    client: Client, make_widgets: MakeWidgets, django_assert_max_num_queries: object
+    client: Client, make_widgets: MakeWidgets, django_assert_max_num_queries: DjangoAssertNumQueries
 ) -> None:
     """The session is a signed cookie: a surge of shoppers costs no session writes."""
     [widget] = make_widgets(1)
 
     # The add reads the widget; the session costs nothing.
-    with django_assert_max_num_queries(1):  # type: ignore[operator]
+    with django_assert_max_num_queries(1):
         add_to_cart(client, widget)
 
     assert client.cookies["sessionid"].value

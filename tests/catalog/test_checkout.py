@@ -303,7 +303,7 @@ def race(
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_buyers_racing_for_the_last_five_units() -> None:
-    widget = WidgetFactory(category=CategoryFactory(), stock=5)
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=5)
     buyers = 20
     forms = [uuid.uuid4() for _ in range(buyers)]  # one checkout form each
 
@@ -324,7 +324,7 @@ def test_twenty_buyers_racing_for_the_last_five_units() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_form_submitted_concurrently_makes_one_order() -> None:
-    widget = WidgetFactory(category=CategoryFactory(), stock=50)
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=50)
     key = uuid.uuid4()
     buyers = 8
 
@@ -342,10 +342,10 @@ def test_the_same_form_submitted_concurrently_makes_one_order() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_carts_sharing_widgets_in_any_order_never_deadlock() -> None:
     """Rows are locked in primary-key order, so opposite carts queue instead of deadlocking."""
-    category = CategoryFactory()
+    category = CategoryFactory.create()
     first, second = (
-        WidgetFactory(category=category, stock=100),
-        WidgetFactory(category=category, stock=100),
+        WidgetFactory.create(category=category, stock=100),
+        WidgetFactory.create(category=category, stock=100),
     )
     buyers = 10
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.utils import timezone
+from pytest_django import DjangoAssertNumQueries
 
 from catalog.factories import WidgetFactory
 from tests.catalog.conftest import MakeWidgets, Shop
@@ -163,12 +164,15 @@ def test_unknown_parameters_are_ignored(client: Client, make_widgets: MakeWidget
 
 @pytest.mark.parametrize("count", [1, 30])
 def test_listing_costs_four_queries_whatever_the_page_holds(
-    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: object, count: int
+    client: Client,
+    make_widgets: MakeWidgets,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    count: int,
 ) -> None:
     make_widgets(count, colour="red", size="s")
 
     # catalog version, category tree, count, page
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    with django_assert_num_queries(4):
         response = client.get(
             "/widgets/?colour=red&colour=blue&size=s&size=m&sort=price&in_stock=on"
         )
@@ -178,31 +182,34 @@ def test_listing_costs_four_queries_whatever_the_page_holds(
 
 @pytest.mark.parametrize("count", [1, 30])
 def test_category_page_costs_four_queries_whatever_the_page_holds(
-    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: object, count: int
+    client: Client,
+    make_widgets: MakeWidgets,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    count: int,
 ) -> None:
     make_widgets(count)
 
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    with django_assert_num_queries(4):
         client.get("/c/sprockets/")
 
 
 @pytest.mark.parametrize("count", [0, 12])
 def test_home_costs_three_queries(
-    client: Client, shop: Shop, django_assert_num_queries: object, count: int
+    client: Client, shop: Shop, django_assert_num_queries: DjangoAssertNumQueries, count: int
 ) -> None:
     WidgetFactory.create_batch(count, category=shop.gizmos, stock=5)
 
     # catalog version, category tree, new widgets
-    with django_assert_num_queries(3):  # type: ignore[operator]
+    with django_assert_num_queries(3):
         response = client.get("/")
 
     assert len(response.context["featured"]) == min(count, 8)
 
 
 def test_the_404_for_an_unknown_url_never_queries_the_database(
-    client: Client, shop: Shop, django_assert_num_queries: object
+    client: Client, shop: Shop, django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
-    with django_assert_num_queries(0):  # type: ignore[operator]
+    with django_assert_num_queries(0):
         response = client.get("/no/such/page/")
 
     assert response.status_code == 404

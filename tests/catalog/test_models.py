@@ -18,7 +18,7 @@ def test_a_category_path_follows_its_parent(shop: Shop) -> None:
 
 
 def test_a_new_slug_moves_every_descendant_to_the_new_path(shop: Shop) -> None:
-    CategoryFactory(name="Roller chain", slug="roller", parent=shop.chain)
+    CategoryFactory.create(name="Roller chain", slug="roller", parent=shop.chain)
 
     shop.sprockets.slug = "cogs"
     shop.sprockets.save()
@@ -31,7 +31,7 @@ def test_a_new_slug_moves_every_descendant_to_the_new_path(shop: Shop) -> None:
 
 
 def test_a_new_slug_leaves_categories_that_only_share_its_first_letters(shop: Shop) -> None:
-    lookalike = CategoryFactory(name="Sprockets, large", slug="sprockets-large")
+    lookalike = CategoryFactory.create(name="Sprockets, large", slug="sprockets-large")
 
     shop.sprockets.slug = "cogs"
     shop.sprockets.save()
@@ -41,18 +41,18 @@ def test_a_new_slug_leaves_categories_that_only_share_its_first_letters(shop: Sh
 
 def test_sibling_categories_need_distinct_slugs(shop: Shop) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
-        CategoryFactory(name="Again", slug="chain-sprockets", parent=shop.sprockets)
+        CategoryFactory.create(name="Again", slug="chain-sprockets", parent=shop.sprockets)
 
 
 def test_stock_can_never_go_below_zero(shop: Shop) -> None:
-    widget = WidgetFactory(category=shop.chain, stock=1)
+    widget = WidgetFactory.create(category=shop.chain, stock=1)
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Widget.objects.filter(pk=widget.pk).update(stock=-1)
 
 
 def test_the_search_vector_is_kept_up_to_date_by_postgresql(shop: Shop) -> None:
-    widget = WidgetFactory(category=shop.chain, name="Brass Sprocket")
+    widget = WidgetFactory.create(category=shop.chain, name="Brass Sprocket")
     Widget.objects.filter(pk=widget.pk).update(name="Copper Gizmo")
 
     assert Widget.objects.filter(search_vector="gizmo").get() == widget

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from pytest_django import DjangoAssertNumQueries
 
 from tests.catalog.conftest import MakeWidgets, Shop
 
@@ -86,11 +87,14 @@ def test_product_images_have_alt_text(client: Client, make_widgets: MakeWidgets)
 
 @pytest.mark.parametrize("related", [0, 6])
 def test_product_page_costs_four_queries(
-    client: Client, make_widgets: MakeWidgets, django_assert_num_queries: object, related: int
+    client: Client,
+    make_widgets: MakeWidgets,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    related: int,
 ) -> None:
     [widget] = make_widgets(1)
     make_widgets(related)
 
     # catalog version, category tree, the widget, related widgets
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    with django_assert_num_queries(4):
         client.get(widget.get_absolute_url())

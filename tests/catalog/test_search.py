@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from pytest_django import DjangoAssertNumQueries
 
 from catalog.models import Widget
 from tests.catalog.conftest import MakeWidgets
@@ -134,14 +135,14 @@ def test_html_in_the_search_box_is_escaped(client: Client, make_widgets: MakeWid
 def test_search_costs_a_fixed_number_of_queries_whatever_the_page_holds(
     client: Client,
     make_widgets: MakeWidgets,
-    django_assert_num_queries: object,
+    django_assert_num_queries: DjangoAssertNumQueries,
     count: int,
     query: str,
     queries: int,
 ) -> None:
     make_widgets(count, name="Brass Sprocket")
 
-    with django_assert_num_queries(queries):  # type: ignore[operator]
+    with django_assert_num_queries(queries):
         response = client.get("/search/", {"q": query})
 
     assert response.context["page"].paginator.count == count

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from pytest_django import DjangoAssertNumQueries
 
 from catalog.models import Category, Widget
 
@@ -50,9 +51,11 @@ def test_categories_form_a_two_level_tree(db: None) -> None:
     assert (len(depths), depths[0], depths[-1]) == (9, 0, 1)
 
 
-def test_widgets_are_inserted_in_bulk(db: None, django_assert_max_num_queries: object) -> None:
+def test_widgets_are_inserted_in_bulk(
+    db: None, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
     # checks, 2 category inserts, 3 widget batches, the orders check
-    with django_assert_max_num_queries(12):  # type: ignore[operator]
+    with django_assert_max_num_queries(12):
         seed("--widgets", "2500", "--categories", "6")
 
     assert Widget.objects.count() == 2500

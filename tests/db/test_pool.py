@@ -7,13 +7,18 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import cast
 
 import psycopg
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connections
 
+from core.db.backends.postgresql.base import DatabaseWrapper
 from core.db.backends.postgresql.errors import PoolRejected, PoolTimeout
-from core.db.backends.postgresql.pool import AdaptivePool
+from core.db.backends.postgresql.pool import AdaptivePool, PooledConnection
 from devtools.localdb import PostgresCluster
+from tests.conftest import MakePostgres
 from tests.db.conftest import MakePool
 
 
@@ -21,10 +26,10 @@ def backend_pid(conn: psycopg.Connection) -> int:
     return int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
 
 
-def wait_for(condition: object, timeout: float = 5.0) -> bool:
+def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         time.sleep(0.05)
     return False
@@ -73,7 +78,7 @@ def test_many_waiting_requests_open_several_connections_at_once(make_pool: MakeP
     pool = make_pool(min_size=1, max_size=10, timeout=5, num_workers=4)
     held = pool.getconn()
     # Slow down new connections so that the ones being opened can be counted.
-    pool._configure = lambda conn: time.sleep(0.5)  # type: ignore[assignment]
+    pool._configure = lambda conn: time.sleep(0.5)
     waiters = [threading.Thread(target=lambda: pool.putconn(pool.getconn())) for _ in range(6)]
     for waiter in waiters:
         waiter.start()
@@ -134,7 +139,7 @@ def test_an_expired_connection_is_replaced_at_checkout(make_pool: MakePool) -> N
     pool.putconn(conn)
 
 
-def take_and_forget(pool: AdaptivePool) -> psycopg.Connection:
+def take_and_forget(pool: AdaptivePool) -> PooledConnection:
     return pool.getconn()
 
 
@@ -189,9 +194,9 @@ def test_a_connection_returned_above_the_ceiling_is_closed(make_pool: MakePool) 
 
 
 def test_the_budget_divides_the_server_among_peers(
-    make_pool: MakePool, make_postgres: object
+    make_pool: MakePool, make_postgres: MakePostgres
 ) -> None:
-    cluster: PostgresCluster = make_postgres(server_settings={"max_connections": 30})  # type: ignore[operator]
+    cluster = make_postgres(server_settings={"max_connections": 30})
     first = make_pool(cluster=cluster, fleet="shop", process="1", headroom=2, max_size=50)
     make_pool(cluster=cluster, fleet="shop", process="2", headroom=2, max_size=50)
     with cluster.admin_connect():  # a client that is not ours
@@ -212,7 +217,7 @@ def test_the_ceiling_never_exceeds_the_threads(make_pool: MakePool) -> None:
 
 
 def test_a_forked_child_never_uses_the_parents_connections(transactional_db: None) -> None:
-    from django.db import connection
+    connection = cast(DatabaseWrapper, connections[DEFAULT_DB_ALIAS])
 
     with connection.pinned(), connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -238,9 +243,9 @@ def test_a_forked_child_never_uses_the_parents_connections(transactional_db: Non
 
 
 def test_a_process_joining_is_noticed_without_waiting_for_the_next_full_look(
-    make_pool: MakePool, make_postgres: object
+    make_pool: MakePool, make_postgres: MakePostgres
 ) -> None:
-    cluster: PostgresCluster = make_postgres(server_settings={"max_connections": 30})  # type: ignore[operator]
+    cluster = make_postgres(server_settings={"max_connections": 30})
     first = make_pool(cluster=cluster, fleet="shop", process="1", max_size=50)
     first.putconn(first.getconn())  # its first count of the fleet: alone
     alone = first.stats().max_size

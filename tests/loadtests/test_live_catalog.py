@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
+from pytest_django.live_server_helper import LiveServer
 
 from catalog.factories import CategoryFactory, WidgetFactory
 from loadtests.live_catalog import Catalog, CatalogError, Product, fetch, misspell
@@ -57,8 +58,8 @@ def test_searches_mix_words_typos_skus_and_things_not_sold() -> None:
 
 @pytest.mark.django_db
 def test_every_filter_the_shoppers_tick_is_one_the_shop_accepts(client: Client) -> None:
-    category = CategoryFactory(name="Sprockets", slug="sprockets")
-    WidgetFactory(category=category, colour="red", size="m", material="brass")
+    category = CategoryFactory.create(name="Sprockets", slug="sprockets")
+    WidgetFactory.create(category=category, colour="red", size="m", material="brass")
     rng = random.Random(3)
     queries = [urlencode(sample_catalog().listing_filters(rng), doseq=True) for _ in range(60)]
 
@@ -68,11 +69,11 @@ def test_every_filter_the_shoppers_tick_is_one_the_shop_accepts(client: Client) 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_catalog_is_read_from_the_json_api(live_server: object) -> None:
-    category = CategoryFactory(name="Sprockets", slug="sprockets")
-    widgets = [WidgetFactory(category=category, stock=stock) for stock in (0, 4, 9)]
+def test_the_catalog_is_read_from_the_json_api(live_server: LiveServer) -> None:
+    category = CategoryFactory.create(name="Sprockets", slug="sprockets")
+    widgets = [WidgetFactory.create(category=category, stock=stock) for stock in (0, 4, 9)]
 
-    catalog = fetch(str(live_server.url))  # type: ignore[attr-defined]
+    catalog = fetch(live_server.url)
 
     assert (catalog.categories, {p.path for p in catalog.products}, len(catalog.in_stock)) == (
         ("/c/sprockets/",),
@@ -82,6 +83,6 @@ def test_the_catalog_is_read_from_the_json_api(live_server: object) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_empty_shop_cannot_be_load_tested(live_server: object) -> None:
+def test_an_empty_shop_cannot_be_load_tested(live_server: LiveServer) -> None:
     with pytest.raises(CatalogError, match="empty catalog"):
-        fetch(str(live_server.url))  # type: ignore[attr-defined]
+        fetch(live_server.url)

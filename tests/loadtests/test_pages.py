@@ -21,12 +21,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def category() -> Category:
-    return CategoryFactory(name="Sprockets", slug="sprockets")
+    return CategoryFactory.create(name="Sprockets", slug="sprockets")
 
 
 @pytest.fixture
 def widget(category: Category) -> Widget:
-    return WidgetFactory(category=category, stock=5)
+    return WidgetFactory.create(category=category, stock=5)
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def text(client: Client, path: str) -> str:
 
 
 def test_a_listing_links_to_its_products(browser: Client, category: Category) -> None:
-    widgets = [WidgetFactory(category=category, stock=3) for _ in range(3)]
+    widgets = [WidgetFactory.create(category=category, stock=3) for _ in range(3)]
 
     links = product_links(text(browser, "/c/sprockets/"))
 
@@ -50,7 +50,7 @@ def test_a_listing_links_to_its_products(browser: Client, category: Category) ->
 
 def test_the_next_page_keeps_the_filters(browser: Client, category: Category) -> None:
     for _ in range(30):
-        WidgetFactory(category=category, colour="red", stock=3)
+        WidgetFactory.create(category=category, colour="red", stock=3)
     first = "/c/sprockets/?colour=red&sort=price"
 
     second = next_page(text(browser, first), first)
@@ -72,7 +72,7 @@ def test_the_product_pages_form_adds_to_the_cart(browser: Client, widget: Widget
 
 
 def test_a_sold_out_product_has_no_form_to_add(browser: Client, category: Category) -> None:
-    sold_out = WidgetFactory(category=category, stock=0)
+    sold_out = WidgetFactory.create(category=category, stock=0)
 
     assert form_fields(text(browser, sold_out.get_absolute_url()), "/cart/add/") is None
 

@@ -22,8 +22,9 @@ import logging
 import os
 import weakref
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import NO_DB_ALIAS
@@ -51,7 +52,20 @@ DEFAULT_FLEET = "widgetworld"
 CursorT = TypeVar("CursorT", bound=ReleasingCursorMixin)
 
 
-class DatabaseWrapper(base.DatabaseWrapper):
+if TYPE_CHECKING:
+
+    class _DjangoWrapper(base.DatabaseWrapper):
+        """Django's private methods this backend extends; django-stubs leaves them out."""
+
+        def _configure_connection(self, connection: Any) -> None: ...
+        def _set_autocommit(self, autocommit: bool) -> None: ...
+        def _close(self) -> None: ...
+
+else:
+    _DjangoWrapper = base.DatabaseWrapper
+
+
+class DatabaseWrapper(_DjangoWrapper):
     features_class = DatabaseFeatures
 
     def __init__(self, settings_dict: dict[str, Any], alias: str = DEFAULT_DB_ALIAS) -> None:
@@ -71,7 +85,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # -- the pool ------------------------------------------------------------
 
     @property
-    def pool(self) -> AdaptivePool | None:  # type: ignore[override]
+    def pool(self) -> AdaptivePool | None:
         if self.pool_options is None or self.alias == NO_DB_ALIAS:
             return None
         return registry.get(self.alias, self._create_pool)
@@ -267,7 +281,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             conn.autocommit = True
             conn.execute("DISCARD ALL")
             self._configure_connection(conn)
-        except self.Database.Error:
+        except psycopg.Error:
             conn.close()
 
 

@@ -21,6 +21,8 @@ from django.db.backends.postgresql.base import CursorDebugWrapper
 from psycopg.pq import ExecStatus
 
 if TYPE_CHECKING:
+    from django.db.backends.utils import _ExecuteParameters, _ExecuteQuery
+
     from core.db.backends.postgresql.base import DatabaseWrapper
 
 # SQL that leaves state in the session rather than the transaction. After one
@@ -89,7 +91,7 @@ class DetachedResult:
 
     @property
     def statusmessage(self) -> str | None:
-        return self._open().statusmessage  # type: ignore[no-any-return]
+        return self._open().statusmessage
 
     def fetchone(self) -> Row | None:
         rows = self._loaded
@@ -140,10 +142,10 @@ class ReleasingCursorMixin:
             self.db.unpin()
         self.cursor.close()
 
-    def execute(self, sql: str, params: Any = None) -> Any:
+    def execute(self, sql: _ExecuteQuery, params: _ExecuteParameters | None = None) -> Any:
         return self._run(super().execute, sql, params)  # type: ignore[misc]
 
-    def executemany(self, sql: str, param_list: Sequence[Any]) -> Any:
+    def executemany(self, sql: _ExecuteQuery, param_list: Sequence[_ExecuteParameters]) -> Any:
         return self._run(super().executemany, sql, param_list)  # type: ignore[misc]
 
     def copy(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
@@ -159,7 +161,7 @@ class ReleasingCursorMixin:
             self.cursor = self.db.create_cursor()
             self.db.track(self)
 
-    def _run(self, method: Any, sql: str, params: Any) -> Any:
+    def _run(self, method: Any, sql: _ExecuteQuery, params: Any) -> Any:
         self._attach()
         raw = self.cursor
         try:

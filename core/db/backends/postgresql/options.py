@@ -72,7 +72,7 @@ class PoolOptions:
             raise ImproperlyConfigured(f"{where}: unknown option(s) {', '.join(unknown)}")
         values = {}
         for name, value in raw.items():
-            values[name] = _coerce(where, name, value, fields[name].type)
+            values[name] = _coerce(where, name, value, str(fields[name].type))
         options = cls(**values)
         options._validate(where)
         return options

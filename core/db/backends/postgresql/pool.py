@@ -116,7 +116,7 @@ class Borrow:
 def _capture_frames() -> list[tuple[CodeType, int]]:
     """The caller's stack as (code, line) pairs: cheap to take, formatted only on a leak."""
     frame: FrameType | None = sys._getframe(2)
-    frames = []
+    frames: list[tuple[CodeType, int]] = []
     while frame is not None and len(frames) < STACK_DEPTH:
         frames.append((frame.f_code, frame.f_lineno))
         frame = frame.f_back
@@ -440,8 +440,9 @@ class AdaptivePool(psycopg_pool.ConnectionPool[PooledConnection]):
             "connect_failed", logging.WARNING, f"cannot reach the database: {error}".strip()
         )
 
-    def _set_connection_expiry_date(self, conn: PooledConnection) -> None:
+    def _set_connection_expiry_date(self, conn: psycopg.BaseConnection[Any]) -> None:
         super()._set_connection_expiry_date(conn)
+        assert isinstance(conn, PooledConnection)  # the only connection_class this pool makes
         # +/-10% so connections opened together in a surge do not expire
         # together; psycopg_pool's own check on return uses the same date.
         conn.expire_at = conn._expire_at = conn._created_at + self.max_lifetime * random.uniform(
