@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from core.db.backends.postgresql.base import DatabaseWrapper
 from devtools import drill
 from devtools.localdb import scratch_workdir
 from tests.tools import require
@@ -15,10 +14,6 @@ from tests.tools import require
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(
-    not hasattr(DatabaseWrapper, "pool_stats"),
-    reason="needs the data layer's pool (pool_stats()), which has not landed on this branch",
-)
 def test_the_saturation_alert_fires_in_time_and_resolves() -> None:
     require("prometheus")
     with scratch_workdir("widgetworld-drill-") as workdir:

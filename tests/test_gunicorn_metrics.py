@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from core.db.backends.postgresql.base import DatabaseWrapper
 from devtools.databases import migrated_database
 from devtools.localdb import PostgresCluster
 from devtools.servers import Gunicorn, http_get
@@ -110,10 +109,6 @@ def test_the_metrics_directory_is_fresh_per_run_and_removed_at_exit(database_url
     assert (len(created), any(path.exists() for path in created)) == (1, False)
 
 
-@pytest.mark.skipif(
-    not hasattr(DatabaseWrapper, "pool_stats"),
-    reason="needs the data layer's pool (pool_stats()), which has not landed on this branch",
-)
 def test_a_dead_workers_pool_gauges_disappear(app: Gunicorn) -> None:
     def reporting() -> set[int]:
         http_get(app.url + "/readyz")
