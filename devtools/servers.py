@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -155,3 +155,16 @@ class Gunicorn(Process):
             return forked and self.get("/livez", timeout=2).status == 200
 
         wait_for("gunicorn to serve /livez", serving, timeout)
+
+
+@contextlib.contextmanager
+def serving(
+    database_url: str, log: Path, *, args: Sequence[str] = (), **env: str
+) -> Iterator[Gunicorn]:
+    """A Gunicorn (same arguments) serving for the `with` block, stopped whatever happens."""
+    server = Gunicorn(database_url, log, args=args, **env)
+    try:
+        server.wait_until_serving()
+        yield server
+    finally:
+        server.stop()

@@ -19,7 +19,7 @@ import pytest
 
 from devtools.databases import migrated_database
 from devtools.localdb import PostgresCluster
-from devtools.servers import Gunicorn, http_get
+from devtools.servers import Gunicorn, http_get, serving
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +33,14 @@ def database_url(postgres: PostgresCluster) -> str:
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
-    server = Gunicorn(
+    with serving(
         database_url,
         tmp_path / "gunicorn.log",
         WEB_CONCURRENCY="2",
         WEB_THREADS="4",
         LOG_FORMAT="json",
-    )
-    try:
-        server.wait_until_serving()
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def workers(app: Gunicorn) -> set[int]:

@@ -49,7 +49,7 @@ from devtools import console
 from devtools.databases import scratch_database
 from devtools.localdb import PostgresCluster, scratch_workdir
 from devtools.localdb.cluster import free_port, unprivileged_user
-from devtools.servers import Gunicorn, Process, ServerError, wait_for
+from devtools.servers import Gunicorn, Process, ServerError, serving, wait_for
 from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
 from loadtests.gates import ALL, load_gates
@@ -259,7 +259,7 @@ def recovered(probe: Load, baseline: Load) -> bool:
 def app(
     setup: str, url: str, scenario: Scenario, workdir: Path, pgbouncer_port: int
 ) -> Iterator[Gunicorn]:
-    server = Gunicorn(
+    with serving(
         url,
         workdir / f"gunicorn-{setup}-{scenario.name}.log",
         DJANGO_SETTINGS_MODULE="loadtests.bench.settings",
@@ -269,12 +269,8 @@ def app(
         WEB_THREADS=str(scenario.threads),
         ACCESS_LOG="false",
         LOG_LEVEL="ERROR",
-    )
-    try:
-        server.wait_until_serving()
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def too_many_clients(log: Path, offset: int) -> int:
