@@ -30,6 +30,7 @@ from devtools import console
 from devtools.databases import DATABASE
 from devtools.localdb.cluster import ClusterError, PostgresCluster, port_is_free
 from devtools.processes import Shutdown, stop_once_on_signals, stop_process
+from devtools.servers import GUNICORN
 
 # What `serve` runs before gunicorn, in order.
 PREPARE_COMMANDS: list[list[str]] = [
@@ -106,8 +107,7 @@ class LocalStack:
             f"({self.settings.WEB_CONCURRENCY} workers x {self.settings.WEB_THREADS} threads); "
             "Ctrl-C stops everything"
         )
-        gunicorn = [sys.executable, "-m", "gunicorn", "-c", "widgetworld/gunicorn.conf.py"]
-        return run_child(gunicorn, self._env(database_url), self.base_dir)
+        return run_child(GUNICORN, self._env(database_url), self.base_dir)
 
     def _env(self, database_url: str) -> dict[str, str]:
         return {**os.environ, "DATABASE_URL": database_url}
