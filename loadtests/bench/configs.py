@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.db.backends.postgresql.options import SESSION_KEYS
+from core.db.backends.postgresql.options import OWN_KEYS
 
 DJANGO_ENGINE = "django.db.backends.postgresql"
 
@@ -72,7 +72,7 @@ def database(setup: str, base: dict[str, Any], *, pgbouncer_port: int = 0) -> di
         pool = {**base["OPTIONS"]["pool"], "release": False}
         return {**base, "OPTIONS": {**base["OPTIONS"], "pool": pool}}
     # Django's backend knows neither our pool options nor our session keys.
-    options = {k: v for k, v in base["OPTIONS"].items() if k != "pool" and k not in SESSION_KEYS}
+    options = {k: v for k, v in base["OPTIONS"].items() if k not in OWN_KEYS}
     django = {**base, "ENGINE": DJANGO_ENGINE, "OPTIONS": options, "CONN_MAX_AGE": 0}
     if setup == "django-default":
         return django

@@ -9,8 +9,9 @@ changes is where connections come from and how long a request keeps one:
 - outside `atomic()`, the connection goes back to the pool as soon as a
   query's results are read (`cursor.py`), unless a server-side cursor or
   session state (SET, advisory locks, LISTEN, temp tables) needs it to stay;
-- every connection carries `application_name = <fleet>/<host>/<pid>`,
-  `statement_timeout` and `idle_in_transaction_session_timeout`.
+- every connection carries `application_name = <fleet>/<host>/<pid>` (`<host>`
+  is `OPTIONS["host_name"]` or the machine's name), `statement_timeout` and
+  `idle_in_transaction_session_timeout`.
 
 Pooling is on by default; `OPTIONS={"pool": False}` gives Django's plain backend.
 """
@@ -41,7 +42,13 @@ from core.db.backends.postgresql.cursor import (
     ReleasingCursorWrapper,
 )
 from core.db.backends.postgresql.features import DatabaseFeatures
-from core.db.backends.postgresql.options import SESSION_KEYS, PoolOptions, session_options
+from core.db.backends.postgresql.options import (
+    HOST_NAME_KEY,
+    SESSION_KEYS,
+    PoolOptions,
+    host_name,
+    session_options,
+)
 from core.db.backends.postgresql.pool import AdaptivePool
 from core.db.backends.postgresql.stats import PoolStats, ServerStats
 
@@ -74,6 +81,7 @@ class DatabaseWrapper(_DjangoWrapper):
         self.pool_options = PoolOptions.from_options(options, alias)
         self._session_settings = session_options(options, alias)
         self.fleet: str = options.get("application_name") or DEFAULT_FLEET
+        self.host_name = host_name(options, alias)
         # Why this connection must stay with its borrower between queries:
         # open server-side cursors and `pinned()` blocks...
         self._pins = 0
@@ -144,9 +152,9 @@ class DatabaseWrapper(_DjangoWrapper):
 
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
-        for key in SESSION_KEYS:
+        for key in (*SESSION_KEYS, HOST_NAME_KEY):
             params.pop(key, None)
-        params["application_name"] = application_name(self.fleet)
+        params["application_name"] = application_name(self.fleet, host=self.host_name)
         # Startup options, not SET: they survive DISCARD ALL and RESET ALL.
         startup = " ".join(f"-c {key}={value}" for key, value in self._session_settings.items())
         if startup:

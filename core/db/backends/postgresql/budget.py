@@ -65,11 +65,17 @@ def count_peers(conn: psycopg.Connection[Any], fleet: str) -> int:
     return int(conn.execute(PEERS_SQL, [f"{fleet}/"]).fetchone()[0])  # type: ignore[index]
 
 
-def application_name(fleet: str, role: str = "") -> str:
-    """`<fleet>/<host>/<pid>` (or `<fleet>-<role>/...`), within PostgreSQL's 63 characters."""
+def application_name(fleet: str, role: str = "", host: str = "") -> str:
+    """`<fleet>/<host>/<pid>` (or `<fleet>-<role>/...`), within PostgreSQL's 63 characters.
+
+    `host` defaults to the machine's name. Containers that share one (pods on
+    the host network) or processes started side by side to stand for hosts
+    name themselves, or two of them could end up with the same name and count
+    as one process.
+    """
     suffix = f"/{os.getpid()}"
     head = f"{fleet}-{role}" if role else fleet
-    head = f"{head}/{socket.gethostname()}"
+    head = f"{head}/{host or socket.gethostname()}"
     return head[: 63 - len(suffix)] + suffix
 
 

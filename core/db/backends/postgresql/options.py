@@ -16,6 +16,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 # OPTIONS keys this backend consumes; everything else goes to libpq as usual.
 SESSION_KEYS = ("statement_timeout", "idle_in_transaction_session_timeout")
+# The `<host>` part of `application_name` (budget.py), when not the machine's name.
+HOST_NAME_KEY = "host_name"
+# Keys Django's own PostgreSQL backend (and libpq) would not understand.
+OWN_KEYS = ("pool", *SESSION_KEYS, HOST_NAME_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +142,14 @@ def session_options(options: Mapping[str, Any], alias: str = "default") -> dict[
                 )
             values[key] = value
     return values
+
+
+def host_name(options: Mapping[str, Any], alias: str = "default") -> str:
+    """`OPTIONS["host_name"]`, or "" for the machine's own name."""
+    value = options.get(HOST_NAME_KEY) or ""
+    if not isinstance(value, str) or "/" in value:
+        raise ImproperlyConfigured(
+            f"DATABASES[{alias!r}]['OPTIONS']: {HOST_NAME_KEY} must be a name without '/', "
+            f"not {value!r}"
+        )
+    return value
