@@ -70,3 +70,30 @@ def test_unknown_environment_name_is_refused() -> None:
     result = manage("check", **{**PRODUCTION, "WIDGETWORLD_ENV": "staging"})
 
     assert "expected production, local or test" in result.stderr
+
+
+def test_a_host_name_with_a_slash_is_refused() -> None:
+    result = manage("check", **{**PRODUCTION, "WIDGETWORLD_HOST_NAME": "rack/7"})
+
+    assert "WIDGETWORLD_HOST_NAME='rack/7': a name without '/'" in result.stderr
+
+
+def test_persistent_connections_are_refused_while_the_pool_keeps_its_own() -> None:
+    result = manage("check", **{**PRODUCTION, "WIDGETWORLD_DB_CONN_MAX_AGE": "60"})
+
+    assert "only with WIDGETWORLD_DB_POOL=false" in result.stderr
+
+
+def test_behind_pgbouncer_threads_keep_connections_and_no_cursor_outlives_a_statement() -> None:
+    result = manage(
+        "shell",
+        "-c",
+        "from django.db import connection as c; "
+        "print(c.settings_dict['CONN_MAX_AGE'], c.settings_dict['DISABLE_SERVER_SIDE_CURSORS'])",
+        **PRODUCTION,
+        WIDGETWORLD_DB_POOL="false",
+        WIDGETWORLD_DB_CONN_MAX_AGE="60",
+        WIDGETWORLD_DB_SERVER_SIDE_CURSORS="false",
+    )
+
+    assert result.stdout.splitlines()[-1].split() == ["60", "True"], result.stderr

@@ -167,13 +167,37 @@ DB_POOL: dict[str, object] = {
 DB_POOL["threads"] = WEB_THREADS
 PoolOptions.from_mapping(DB_POOL, where="WIDGETWORLD_DB_POOL_* settings")
 
+DB_POOL_ON = env.bool("WIDGETWORLD_DB_POOL", default=True)
+
+# The `<host>` in each connection's application_name (`widgetworld/<host>/<pid>`),
+# which is how the pool counts the fleet. The machine's name by default (a
+# pod's name in Kubernetes); set it where processes share one, such as pods on
+# the host network or several servers on one machine standing for hosts.
+DB_HOST_NAME = env.str("WIDGETWORLD_HOST_NAME", default="")
+if "/" in DB_HOST_NAME:
+    raise ImproperlyConfigured(f"WIDGETWORLD_HOST_NAME={DB_HOST_NAME!r}: a name without '/'")
+
+# Behind PgBouncer in transaction mode (docs/scaling.md) the pool is off and
+# PgBouncer shares the server: each thread keeps its connection to PgBouncer
+# for this many seconds, and no server-side cursor may outlive a statement.
+DB_CONN_MAX_AGE = env.int("WIDGETWORLD_DB_CONN_MAX_AGE", default=0)
+if DB_CONN_MAX_AGE < 0 or (DB_CONN_MAX_AGE and DB_POOL_ON):
+    raise ImproperlyConfigured(
+        "WIDGETWORLD_DB_CONN_MAX_AGE: a number of seconds, and only with WIDGETWORLD_DB_POOL=false "
+        "(the pool already keeps its connections)"
+    )
+DB_SERVER_SIDE_CURSORS = env.bool("WIDGETWORLD_DB_SERVER_SIDE_CURSORS", default=True)
+
 DATABASES = {
     "default": {
         **_database,
         "ENGINE": "core.db.backends.postgresql",
+        "CONN_MAX_AGE": DB_CONN_MAX_AGE,
+        "DISABLE_SERVER_SIDE_CURSORS": not DB_SERVER_SIDE_CURSORS,
         "OPTIONS": {
             **_database.get("OPTIONS", {}),
-            "pool": DB_POOL if env.bool("WIDGETWORLD_DB_POOL", default=True) else False,
+            "pool": DB_POOL if DB_POOL_ON else False,
+            **({"host_name": DB_HOST_NAME} if DB_HOST_NAME else {}),
             # A web request has no business running a query this long...
             "statement_timeout": env.int("WIDGETWORLD_DB_STATEMENT_TIMEOUT", default=10_000),
             # ...or sitting in an open transaction doing nothing.
