@@ -6,9 +6,10 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from core.db.backends.postgresql.options import SESSION_KEYS
-from devtools.localdb import scratch_dir
-from loadtests.bench import incident
+from core.db.backends.postgresql.options import HOST_NAME_KEY, SESSION_KEYS
+from devtools.databases import migrated_database
+from devtools.localdb import scratch_dir, scratch_workdir
+from loadtests.bench import autoscale, incident
 from loadtests.bench.configs import SETUPS, database
 from tests.conftest import MakePostgres
 
@@ -23,7 +24,7 @@ def test_widgetworld_is_benchmarked_exactly_as_configured() -> None:
 def test_django_setups_get_none_of_our_backends_options(setup: str) -> None:
     entry = database(setup, BASE)
 
-    assert (entry["ENGINE"], set(SESSION_KEYS) & set(entry["OPTIONS"])) == (
+    assert (entry["ENGINE"], {*SESSION_KEYS, HOST_NAME_KEY} & set(entry["OPTIONS"])) == (
         "django.db.backends.postgresql",
         set(),
     )
@@ -73,3 +74,64 @@ def test_pgbouncer_pools_in_transaction_mode_with_password_auth(
         bouncer.stop()
 
     assert answer == (1,)
+
+
+# -- the autoscale rehearsal -------------------------------------------------------------
+
+
+def rehearsed(
+    answers: list[autoscale.Answer], totals: tuple[int, ...] = (20,)
+) -> autoscale.Outcome:
+    outcome = autoscale.Outcome(40, 2, 8, 8, autoscale.Timeline.default(quick=True))
+    outcome.answers = answers
+    outcome.samples = [
+        autoscale.Sample(float(n), ("host-1",), {"host-1": total}, 0, total)
+        for n, total in enumerate(totals, 1)
+    ]
+    return outcome
+
+
+def missed(outcome: autoscale.Outcome) -> list[str]:
+    return [name for name, ok, _ in autoscale.targets(outcome)[:3] if not ok]
+
+
+def test_one_sample_over_the_budget_misses_the_budget_target() -> None:
+    outcome = rehearsed([], totals=(20, 34, 20))
+
+    assert missed(outcome) == ["WidgetWorld's connections never exceed the budget"]
+
+
+def test_a_request_a_leaving_host_never_answered_is_a_drop() -> None:
+    dropped = autoscale.Answer(1.0, "host-4", None, False, "ConnectionResetError", leaving=True)
+
+    assert missed(rehearsed([dropped])) == ["No request dropped when a host leaves"]
+
+
+def test_a_503_without_retry_after_is_a_server_error_but_with_it_shed_load() -> None:
+    shed = autoscale.Answer(1.0, "host-1", 503, True)
+    bare = autoscale.Answer(1.0, "host-1", 503, False)
+
+    assert (rehearsed([shed]).server_errors(), rehearsed([shed, bare]).server_errors()) == (0, 1)
+
+
+@pytest.mark.slow
+def test_hosts_join_and_leave_under_load_within_the_budget_dropping_nothing(
+    make_postgres: MakePostgres,
+) -> None:
+    cluster = make_postgres(
+        {"max_connections": 40}, auth="scram-sha-256", password=incident.PASSWORD
+    )
+    migrated_database(cluster, seed=("--widgets", "300", "--seed", "1"))
+    with scratch_workdir("widgetworld-autoscale-test-") as workdir:
+        paths = incident.request_mix(cluster, workdir).read_text().split()
+        outcome = autoscale.Rehearsal(
+            cluster,
+            paths,
+            workdir,
+            workers=2,
+            threads=4,
+            clients=8,
+            timeline=autoscale.Timeline.default(quick=True),
+        ).run()
+
+    assert [(name, measured) for name, ok, measured in autoscale.targets(outcome) if not ok] == []
