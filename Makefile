@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test test-fast drill loadtest lint typecheck format manage lock bench clean
+.PHONY: help install system-deps run test test-fast drill loadtest lint typecheck format manage lock bench clean \
+	capacity manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +32,7 @@ run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C 
 	exec $(BIN)/python -m devtools.stack serve
 
 test: $(INSTALLED) system-deps lint ## lint, then the whole test suite (slow tests included), as CI runs it
+	$(BIN)/python -m devtools.capacity --max-connections $(PLANNED_MAX_CONNECTIONS)
 	$(BIN)/pytest
 
 test-fast: $(INSTALLED) system-deps ## the test suite without the slow process-level tests
@@ -47,6 +49,16 @@ TARGET_URL ?=
 loadtest: $(INSTALLED) ## a release suite and its gates: make loadtest SUITE=smoke [TARGET_URL=https://...]
 	$(BIN)/python -m loadtests.run --suite $(SUITE) $(if $(TARGET_URL),--target $(TARGET_URL))
 
+# The max_connections deploy/kubernetes is planned for (docs/scaling.md).
+PLANNED_MAX_CONNECTIONS := 200
+MAX_CONNECTIONS ?=
+
+capacity: $(INSTALLED) ## will deploy/kubernetes fit the database? make capacity MAX_CONNECTIONS=200 (or DATABASE_URL=...)
+	$(BIN)/python -m devtools.capacity $(if $(MAX_CONNECTIONS),--max-connections $(MAX_CONNECTIONS))
+
+manifests: $(INSTALLED) ## regenerate deploy/kubernetes/prometheusrule.yaml from deploy/prometheus/alerts.yml
+	$(BIN)/python -m devtools.prometheusrule
+
 lint: $(INSTALLED) typecheck ## ruff check and format check, the architecture contracts, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -62,10 +74,11 @@ format: $(INSTALLED) ## fix what ruff can fix
 manage: $(INSTALLED) ## a management command against the local database: make manage ARGS=createsuperuser
 	exec $(BIN)/python -m devtools.stack manage $(ARGS)
 
-bench: $(INSTALLED) system-deps ## the benchmarks (about 25 min), recorded in docs/benchmarks.md
+bench: $(INSTALLED) system-deps ## the benchmarks (about 27 min), recorded in docs/benchmarks.md
 	$(BIN)/python -m loadtests.bench.pages
 	$(BIN)/python -m loadtests.bench.pool
 	$(BIN)/python -m loadtests.bench.incident
+	$(BIN)/python -m loadtests.bench.autoscale
 
 lock: $(INSTALLED) ## re-pin constraints.txt to what is installed
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
