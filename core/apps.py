@@ -8,6 +8,8 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing connects the metrics' signal receivers.
+        from core.cache.failsafe import zero_metrics
         from core.metrics import receivers
 
         receivers.zero_counters(settings.DATABASES)
+        zero_metrics(settings.CACHES)

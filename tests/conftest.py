@@ -1,8 +1,11 @@
-"""The suite's own PostgreSQL, started once per session and torn down after.
+"""The suite's own PostgreSQL and cache server, started once per session and torn down after.
 
 Every test that touches the database talks to this real server through
 WidgetWorld's own backend. Tests that need to stop, restart or reconfigure a
 server get a private one from `make_postgres`, so they never disturb the rest.
+The same goes for the cache: Django's default cache (and every process a test
+starts, through CACHE_URL) uses the suite's own Valkey/Redis, emptied after
+each test; `make_cache_server` gives a private one to stop or pause.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
+from django.test import override_settings
 
-from devtools.localdb import PostgresCluster
+from devtools.localcache import CacheServer
+from devtools.localdb import PostgresCluster, scratch_dir
 
 # Importing Locust (tests/loadtests/) would monkey-patch threads and sockets with
 # gevent for the whole session, under Django and every other test. Import it
@@ -32,6 +38,7 @@ finally:
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 MakePostgres = Callable[..., PostgresCluster]
+MakeCacheServer = Callable[[], CacheServer]
 
 
 def _new_cluster(
@@ -69,6 +76,51 @@ def make_postgres() -> Iterator[MakePostgres]:
     yield make
     for cluster in clusters:
         cluster.destroy()
+
+
+def _new_cache_server() -> CacheServer:
+    server = CacheServer(scratch_dir("widgetworld-cache-"))
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_server() -> Iterator[CacheServer]:
+    """The suite's cache server, for Django's default cache and for every process tests start."""
+    server = _new_cache_server()
+    default = {**settings.CACHES["default"], "LOCATION": server.url}
+    previous = os.environ.get("CACHE_URL")
+    os.environ["CACHE_URL"] = server.url
+    try:
+        with override_settings(CACHES={**settings.CACHES, "default": default}):
+            yield server
+    finally:
+        if previous is None:
+            os.environ.pop("CACHE_URL", None)
+        else:
+            os.environ["CACHE_URL"] = previous
+        server.destroy()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(cache_server: CacheServer) -> Iterator[None]:
+    """Nothing one test caches is seen by the next."""
+    yield
+    caches["default"].clear()
+
+
+@pytest.fixture(scope="session")
+def make_cache_server() -> Iterator[MakeCacheServer]:
+    """Private cache servers for tests that stop, pause or restart theirs."""
+    servers: list[CacheServer] = []
+
+    def make() -> CacheServer:
+        servers.append(_new_cache_server())
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.db.backends.postgresql.options import PoolOptions
 from core.logs.config import django_logging
@@ -209,6 +211,60 @@ DATABASES = {
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# -- Cache -------------------------------------------------------------------------
+
+# The shared cache: Redis or Valkey, through Django's own RedisCache backend.
+# Chosen over django-redis because everything WidgetWorld needs beyond it (a
+# failure is a miss, a breaker, counters) lives in one seam of ours anyway
+# (core/cache, docs/storefront.md); django-redis would add a dependency whose
+# own IGNORE_EXCEPTIONS would hide failures from that seam. `make run` and the
+# tests start their own server and set CACHE_URL; without it the conventional
+# local server is tried, and when nothing answers the site serves uncached.
+# `dummy://` caches nothing (a kill switch).
+CACHE_URL = env.str("CACHE_URL", default="redis://127.0.0.1:6379/0")
+# What one call to a cache that is down or hung may cost at most (connect,
+# then wait for the reply); the breaker (core/cache/breaker.py) stops even
+# that after CACHE_BREAKER_FAILURES failures in a row, for CACHE_RETRY_INTERVAL s.
+CACHE_CONNECT_TIMEOUT_MS = env.float("CACHE_CONNECT_TIMEOUT_MS", default=5)
+CACHE_TIMEOUT_MS = env.float("CACHE_TIMEOUT_MS", default=5)
+CACHE_BREAKER_FAILURES = env.int("CACHE_BREAKER_FAILURES", default=3)
+CACHE_RETRY_INTERVAL = env.float("CACHE_RETRY_INTERVAL", default=2.0)
+if CACHE_CONNECT_TIMEOUT_MS <= 0 or CACHE_TIMEOUT_MS <= 0:
+    raise ImproperlyConfigured("CACHE_CONNECT_TIMEOUT_MS and CACHE_TIMEOUT_MS must be positive")
+if CACHE_BREAKER_FAILURES < 1 or CACHE_RETRY_INTERVAL <= 0:
+    raise ImproperlyConfigured(
+        "CACHE_BREAKER_FAILURES must be at least 1 and CACHE_RETRY_INTERVAL positive"
+    )
+
+
+def _cache(url: str) -> dict[str, object]:
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme == "dummy":
+        return {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(
+            f"CACHE_URL={url!r}: expected redis://, rediss:// or unix:// (Redis or Valkey), "
+            "or dummy:// to cache nothing"
+        )
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        # The key space is shared with whatever else uses the server.
+        "KEY_PREFIX": "widgetworld",
+        "OPTIONS": {
+            "socket_connect_timeout": CACHE_CONNECT_TIMEOUT_MS / 1000,
+            "socket_timeout": CACHE_TIMEOUT_MS / 1000,
+            # Never retry inside the client: a retry doubles the wait, and the
+            # breaker decides when the server is worth another try.
+            "retry": Retry(NoBackoff(), 0),
+        },
+        # Read by core.cache (Django ignores it).
+        "BREAKER": {"failures": CACHE_BREAKER_FAILURES, "retry_after": CACHE_RETRY_INTERVAL},
+    }
+
+
+CACHES = {"default": _cache(CACHE_URL)}
 
 # Test-only endpoints that hold connections on purpose (core/chaos): for the
 # chaos tests, the alert drill and the benchmarks. Never in production.

@@ -1,4 +1,4 @@
-"""Our own metrics: the pool, the server's connection slots and readiness.
+"""Our own metrics: the pool, the server's connection slots, readiness and the shared cache.
 
 Gauges say how each worker's value combines under gunicorn
 (`multiprocess_mode`): a pool belongs to one process, so its gauges are
@@ -140,4 +140,28 @@ READINESS_CHECK = Gauge(
     "1 when the named readiness check passed at the last evaluation, else 0.",
     ["check"],
     multiprocess_mode="livemostrecent",
+)
+
+# -- the shared cache (core/cache) ---------------------------------------------------
+
+CACHE_LOOKUPS = Counter(
+    "widgetworld_cache_lookups_total",
+    "Cache reads that reached the server, by answer (hit, miss).",
+    ["cache", "result"],
+)
+CACHE_ERRORS = Counter(
+    "widgetworld_cache_errors_total",
+    "Cache calls that failed or timed out and were treated as a miss (reads) or skipped (writes).",
+    ["alias", "operation"],
+)
+CACHE_SKIPPED = Counter(
+    "widgetworld_cache_skipped_total",
+    "Cache calls not made because the cache's breaker is open (a miss or no-op at no cost).",
+    ["alias", "operation"],
+)
+CACHE_BREAKER_OPEN = Gauge(
+    "widgetworld_cache_breaker_open",
+    "1 while a worker's breaker for this cache is open or probing, else 0 (max over workers).",
+    ["alias"],
+    multiprocess_mode="livemax",
 )
