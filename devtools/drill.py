@@ -3,7 +3,8 @@
 `make drill` (and the slow test `tests/test_drill.py`) runs, all on loopback
 and in a temporary folder removed afterwards:
 
-1. our own PostgreSQL (`devtools.databases.scratch_database`), migrated;
+1. our own PostgreSQL (`devtools.databases.scratch_database`), migrated, and
+   our own cache server (`devtools.localcache`);
 2. WidgetWorld under gunicorn with `widgetworld/gunicorn.conf.py`, two
    workers whose pools may hold at most `POOL_MAX` connections each;
 3. Debian's `prometheus` scraping `/metrics` every second with the rules of
@@ -37,6 +38,7 @@ import yaml
 
 from devtools import console
 from devtools.databases import scratch_database
+from devtools.localcache import local_cache
 from devtools.localdb import scratch_workdir
 from devtools.localdb.cluster import free_port
 from devtools.servers import Gunicorn, Process, ServerError, http_get, wait_for
@@ -206,9 +208,12 @@ class DrillResult:
 
 @contextlib.contextmanager
 def stack(workdir: Path) -> Iterator[tuple[Gunicorn, Prometheus]]:
-    """PostgreSQL, WidgetWorld and Prometheus, stopped in reverse order whatever happens."""
+    """PostgreSQL, a cache, WidgetWorld and Prometheus, stopped in reverse order, always."""
     started: list[Process] = []
-    with scratch_database(workdir / "postgres", settings={"fsync": "off"}) as database:
+    with (
+        scratch_database(workdir / "postgres", settings={"fsync": "off"}) as database,
+        local_cache(workdir / "cache") as cache,
+    ):
         try:
             app = Gunicorn(
                 database.url,
@@ -216,6 +221,7 @@ def stack(workdir: Path) -> Iterator[tuple[Gunicorn, Prometheus]]:
                 WEB_CONCURRENCY=str(WORKERS),
                 WEB_THREADS=str(THREADS),
                 ACCESS_LOG="false",
+                CACHE_URL=cache.url,
                 **APP_ENV,
             )
             started.append(app)

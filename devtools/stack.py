@@ -1,10 +1,11 @@
 """Run WidgetWorld on this machine the way production runs it.
 
 `python -m devtools.stack serve` (what `make run` calls) starts the
-project's own PostgreSQL unless DATABASE_URL names a server, migrates, seeds
-the demo catalog when it is empty, collects static files and serves with
-gunicorn. Ctrl-C or SIGTERM stops gunicorn, then the PostgreSQL it started:
-nothing is left running. `python -m devtools.stack manage ARGS` runs a
+project's own PostgreSQL unless DATABASE_URL names a server and its own cache
+server (Valkey or Redis, devtools/localcache) unless CACHE_URL names one,
+migrates, seeds the demo catalog when it is empty, collects static files and
+serves with gunicorn. Ctrl-C or SIGTERM stops gunicorn, then the servers it
+started: nothing is left running. `python -m devtools.stack manage ARGS` runs a
 management command against the same database.
 
 Written by hand because no tool does "our PostgreSQL, then our app, stopped
@@ -28,6 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from devtools import console
 from devtools.databases import DATABASE
+from devtools.localcache import CacheServer, CacheServerError
 from devtools.localdb.cluster import ClusterError, PostgresCluster, port_is_free
 from devtools.processes import Shutdown, stop_once_on_signals, stop_process
 from devtools.servers import GUNICORN
@@ -55,6 +57,8 @@ class LocalStack:
         self.base_dir: Path = settings.BASE_DIR
         self.cluster = PostgresCluster(settings.DATA_DIR / "postgres")
         self.owner_file = self.cluster.root / "owner.pid"
+        self.cache_server = CacheServer(settings.DATA_DIR / "cache")
+        self.cache_owner_file = self.cache_server.root / "owner.pid"
 
     @contextlib.contextmanager
     def database(self) -> Iterator[str]:
@@ -87,30 +91,52 @@ class LocalStack:
         return True
 
     def _owner(self) -> int | None:
-        try:
-            return int(self.owner_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+        return _read_pid(self.owner_file)
 
-    def manage(self, database_url: str, *args: str) -> int:
+    @contextlib.contextmanager
+    def cache(self) -> Iterator[str]:
+        """The cache URL to use, with our own cache server running while it is in use."""
+        explicit = os.environ.get("CACHE_URL")
+        if explicit:
+            yield explicit
+            return
+        server = self.cache_server
+        owned = not (server.is_running() and _alive(_read_pid(self.cache_owner_file)))
+        if owned:
+            server.start()
+            self.cache_owner_file.write_text(str(os.getpid()))
+            say(f"cache server running on {server.url} ({server.root})")
+        else:
+            say(f"using the cache server already running on {server.url}")
+        try:
+            yield server.url
+        finally:
+            if owned:
+                say("stopping the cache server")
+                server.stop()
+                self.cache_owner_file.unlink(missing_ok=True)
+
+    def manage(self, database_url: str, cache_url: str, *args: str) -> int:
         return run_child(
-            [sys.executable, "manage.py", *args], self._env(database_url), self.base_dir
+            [sys.executable, "manage.py", *args],
+            self._env(database_url, cache_url),
+            self.base_dir,
         )
 
-    def serve(self, database_url: str) -> int:
+    def serve(self, database_url: str, cache_url: str) -> int:
         for command in PREPARE_COMMANDS:
             say("manage.py " + " ".join(command))
-            if code := self.manage(database_url, *command):
+            if code := self.manage(database_url, cache_url, *command):
                 raise StackError(f"manage.py {command[0]} failed with exit code {code}")
         say(
             f"serving on http://{self.settings.HOST}:{self.settings.PORT}/ "
             f"({self.settings.WEB_CONCURRENCY} workers x {self.settings.WEB_THREADS} threads); "
             "Ctrl-C stops everything"
         )
-        return run_child(GUNICORN, self._env(database_url), self.base_dir)
+        return run_child(GUNICORN, self._env(database_url, cache_url), self.base_dir)
 
-    def _env(self, database_url: str) -> dict[str, str]:
-        return {**os.environ, "DATABASE_URL": database_url}
+    def _env(self, database_url: str, cache_url: str) -> dict[str, str]:
+        return {**os.environ, "DATABASE_URL": database_url, "CACHE_URL": cache_url}
 
 
 def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> int:
@@ -129,6 +155,13 @@ def check_database(url: str) -> None:
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise StackError(f"cannot connect to DATABASE_URL: {reason}") from None
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _alive(pid: int | None) -> bool:
@@ -170,13 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{settings.HOST}:{settings.PORT} is already in use "
                 "(another `make run`?): stop it or set PORT to a free port"
             )
-        with stack.database() as url:
+        with stack.database() as url, stack.cache() as cache_url:
             if options.command == "serve":
-                return stack.serve(url)
-            return stack.manage(url, *options.args)
+                return stack.serve(url, cache_url)
+            return stack.manage(url, cache_url, *options.args)
     except Shutdown:
         return 0
-    except (StackError, ClusterError) as error:
+    except (StackError, ClusterError, CacheServerError) as error:
         say(f"error: {error}")
         return 1
 

@@ -41,6 +41,7 @@ import psycopg
 
 from devtools import console
 from devtools.databases import scratch_database
+from devtools.localcache import CacheServerError, local_cache
 from devtools.localdb import scratch_workdir
 from devtools.localdb.cluster import ClusterError
 from devtools.processes import Shutdown, stop_once_on_signals, stop_process
@@ -82,8 +83,9 @@ def target_url(value: str) -> str:
 class OwnStack:
     """WidgetWorld under gunicorn on one loopback port; more processes can join on it."""
 
-    def __init__(self, database_url: str, logs: Path, *, reuse_port: bool) -> None:
+    def __init__(self, database_url: str, cache_url: str, logs: Path, *, reuse_port: bool) -> None:
         self.database_url = database_url
+        self.cache_url = cache_url
         self.logs = logs
         # Shared by every gunicorn, so a session cookie signed by one is good at the other.
         self.secret = secrets.token_urlsafe(50)
@@ -102,6 +104,7 @@ class OwnStack:
             args=self.args,
             ACCESS_LOG="false",
             SECRET_KEY=self.secret,
+            CACHE_URL=self.cache_url,
             **port,
         )
         self.apps.append(app)
@@ -123,17 +126,21 @@ class OwnStack:
 
 @contextlib.contextmanager
 def own_stack(reports: Path, suite: Suite) -> Iterator[OwnStack]:
-    """PostgreSQL and WidgetWorld, stopped and removed whatever happens in the `with` block."""
+    """PostgreSQL, a cache and WidgetWorld, stopped and removed whatever happens."""
     with scratch_workdir("widgetworld-load-") as workdir:
         say(f"starting PostgreSQL (max_connections={MAX_CONNECTIONS}) in {workdir}")
         say(f"migrating, then seed_catalog {' '.join(SEED)}")
-        with scratch_database(
-            workdir / "postgres",
-            seed=SEED,
-            keep_log=reports / "postgres.log",
-            settings={"max_connections": MAX_CONNECTIONS},
-        ) as database:
-            stack = OwnStack(database.url, reports, reuse_port=suite.scale_out_at is not None)
+        with (
+            scratch_database(
+                workdir / "postgres",
+                seed=SEED,
+                keep_log=reports / "postgres.log",
+                settings={"max_connections": MAX_CONNECTIONS},
+            ) as database,
+            local_cache(workdir / "cache") as cache,
+        ):
+            scale = suite.scale_out_at is not None
+            stack = OwnStack(database.url, cache.url, reports, reuse_port=scale)
             try:
                 stack.add_app()
                 say(f"WidgetWorld serving on {stack.url} with widgetworld/gunicorn.conf.py")
@@ -244,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Shutdown:
         say(f"interrupted: everything started was stopped; what Locust saw is in {reports}")
         return INTERRUPTED
-    except (LoadTestError, ServerError, ClusterError, psycopg.Error) as error:
+    except (LoadTestError, ServerError, ClusterError, CacheServerError, psycopg.Error) as error:
         say(f"error: {error}")
         return CANNOT_RUN
     summary(suite, reports, code)

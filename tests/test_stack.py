@@ -1,4 +1,4 @@
-"""`make run` end to end: our PostgreSQL, migrations, gunicorn, and a clean stop.
+"""`make run` end to end: our PostgreSQL and cache server, migrations, gunicorn, and a clean stop.
 
 These start real processes (initdb, postgres, gunicorn), so they are `slow`.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster, scratch_dir
 from devtools.localdb.cluster import free_port
 
@@ -31,7 +32,9 @@ class Serve:
 
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = int(env.pop("PORT", free_port()))
-        environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        environment = {
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")
+        }
         environment.update(
             WIDGETWORLD_ENV="local",
             WIDGETWORLD_DATA_DIR=str(data_dir),
@@ -100,6 +103,7 @@ def data_dir() -> Iterator[Path]:
     cluster = PostgresCluster(path / "postgres")
     if cluster.is_running():
         cluster.stop("immediate")
+    CacheServer(path / "cache").stop()
     subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
@@ -149,6 +153,30 @@ def test_database_url_is_used_instead_of_our_own_cluster(
     serve.stop(signal.SIGTERM)
 
     assert not (data_dir / "postgres").exists()
+
+
+def test_serves_with_a_cache_server_of_its_own_and_stops_it(data_dir: Path) -> None:
+    serve = Serve(data_dir)
+    serve.wait_until_serving()
+    cache = CacheServer(data_dir / "cache")
+    gunicorn = [p for p in serve.processes() if "gunicorn" in " ".join(p.cmdline())]
+    used = {process.environ().get("CACHE_URL") for process in gunicorn}
+    running_while_serving = cache.is_running()
+
+    serve.stop(signal.SIGTERM)
+
+    assert (used, running_while_serving, cache.is_running()) == ({cache.url}, True, False)
+
+
+def test_cache_url_is_used_instead_of_our_own_server(
+    data_dir: Path, cache_server: CacheServer
+) -> None:
+    serve = Serve(data_dir, CACHE_URL=cache_server.url)
+
+    serve.wait_until_serving()
+    serve.stop(signal.SIGTERM)
+
+    assert not (data_dir / "cache").exists()
 
 
 def error_lines(output: str) -> list[str]:

@@ -47,6 +47,7 @@ import psycopg
 
 from devtools import console
 from devtools.databases import scratch_database
+from devtools.localcache import local_cache
 from devtools.localdb import PostgresCluster, scratch_workdir
 from devtools.localdb.cluster import free_port, unprivileged_user
 from devtools.servers import Gunicorn, Process, ServerError, serving, wait_for
@@ -534,7 +535,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             scratch_database(
                 workdir / "postgres", seed=seed, auth="scram-sha-256", password=PASSWORD
             ) as database,
+            local_cache(workdir / "cache") as cache,
         ):
+            # Every gunicorn started below inherits it (devtools.servers.app_environment).
+            os.environ["CACHE_URL"] = cache.url
             cluster = database.cluster
             paths = request_mix(cluster, workdir)
             with cluster.admin_connect() as conn:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.databases import scratch_database
+from devtools.localcache import local_cache
 from devtools.localdb import scratch_workdir
 from loadtests.bench.record import DOC, machine, record
 
@@ -119,9 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (
         scratch_workdir("widgetworld-bench-") as root,
         scratch_database(root / "postgres") as database,
+        local_cache(root / "cache") as cache,
     ):
         os.environ.update(
             DATABASE_URL=database.url,
+            CACHE_URL=cache.url,
             WIDGETWORLD_ENV="test",
             DJANGO_SETTINGS_MODULE="widgetworld.settings",
         )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from typing import Any
 
 from devtools import console
 from devtools.databases import scratch_database
+from devtools.localcache import local_cache
 from devtools.localdb import scratch_workdir
 from devtools.servers import BASE_DIR, app_environment
 from loadtests.bench.configs import SETUPS
@@ -151,7 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch_database(
             root / "postgres", seed=seed, auth="scram-sha-256", password="bench"
         ) as database,
+        local_cache(root / "cache") as cache,
     ):
+        # Every measuring child inherits it (devtools.servers.app_environment).
+        os.environ["CACHE_URL"] = cache.url
         with database.cluster.admin_connect("widgetworld") as conn:
             slug = conn.execute(
                 "SELECT slug FROM catalog_widget WHERE is_active ORDER BY sku LIMIT 1 OFFSET %s",
