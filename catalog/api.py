@@ -1,14 +1,14 @@
 """The read-only JSON API: `/api/widgets/`, `/api/widgets/<slug>/`, `/api/categories/`.
 
 Plain Django views and JsonResponse: three read-only endpoints do not need a
-framework. Listings take the same query string as the pages (catalog/listing.py)
-plus `page_size` (1 to 100) and answer `{count, next, previous, results}`, the
+framework. Listings take the same query string as the pages (parsed by
+catalog.forms.ApiListingForm, answered by the listing selector) plus
+`page_size` (1 to 100) and answer `{count, next, previous, results}`, the
 shape integrations already know from DRF. Errors are JSON too, with a status.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from django.core.paginator import Page
@@ -17,17 +17,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
 from catalog.categories import CategoryTree, category_tree
+from catalog.forms import ApiListingForm
 from catalog.http import revalidated
-from catalog.listing import (
-    PAGE_SIZE_MAX,
-    ListingForm,
-    PageError,
-    filtered,
-    ordered,
-    paginate,
-    search,
-)
 from catalog.models import Category, Widget
+from catalog.selectors.listing import PageNotFound, widget_listing
 
 
 def _error(status: int, message: str, errors: dict[str, Any] | None = None) -> JsonResponse:
@@ -70,27 +63,18 @@ def _page_link(request: HttpRequest, page: Page, number: int | None) -> str | No
 @revalidated(per_shopper=False)
 def widgets(request: HttpRequest) -> JsonResponse:
     tree = category_tree(request)
-    form = ListingForm(request.GET, tree=tree)
+    form = ApiListingForm(request.GET, tree=tree)
     if not form.is_valid():
-        return _error(400, "Invalid filters.", form.errors.get_json_data())
-    size = request.GET.get("page_size", "")
-    if size and not (size.isdigit() and 1 <= int(size) <= PAGE_SIZE_MAX):
-        return _error(400, f"page_size must be a whole number from 1 to {PAGE_SIZE_MAX}.")
-    matching = filtered(form)
-    scope: AbstractContextManager[None] = nullcontext()
-    if form.terms:
-        results = search(matching, form.terms, form.chosen_sort)
-        matching, scope = results.widgets, results.scope()
-    else:
-        matching = ordered(matching, form.chosen_sort)
+        message = form.paging_error() or "Invalid filters."
+        return _error(400, message, form.errors.get_json_data())
     try:
-        with scope:
-            page = paginate(matching, request.GET.get("page"), int(size) if size else None)
-    except PageError as bad:
-        return _error(bad.status, bad.message)
+        listing = widget_listing(form.query(), tree=tree)
+    except PageNotFound as missing:
+        return _error(404, str(missing))
+    page = listing.page
     return JsonResponse(
         {
-            "count": page.paginator.count,
+            "count": listing.count,
             "next": _page_link(request, page, page.next_page_number() if page.has_next() else None),
             "previous": _page_link(
                 request, page, page.previous_page_number() if page.has_previous() else None

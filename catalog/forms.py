@@ -1,16 +1,158 @@
-"""Forms for the cart and checkout; the listing filters live in catalog/listing.py."""
+"""Every form the shop parses: the listings' query string, the cart's and checkout's posts.
+
+Each turns untrusted input into plain values the selectors and services take
+(`ListingForm.query()`, `CheckoutForm.customer()`), or into errors said for
+the shopper: bad input is a 400 with the reason, never a 500 and never
+silently ignored (a shopper who typed a price range wants to know it was not
+applied).
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.http import QueryDict
 
-from catalog.models import Order
+from catalog.categories import CategoryTree
+from catalog.models import Colour, Material, Order, Size
+from catalog.selectors.listing import DEFAULT_SORT, SORTS, ListingQuery
 from catalog.services.checkout import Customer
+
+SEARCH_MAX_LENGTH = 200
+PAGE_SIZE_MAX = 100
+PAGE_MESSAGE = "The page number must be a whole number from 1."
+PAGE_SIZE_MESSAGE = f"page_size must be a whole number from 1 to {PAGE_SIZE_MAX}."
+
+
+class WholeNumberField(forms.IntegerField):
+    """ASCII digits only, at most nine of them.
+
+    IntegerField also takes "3.0", "+3", " 3" and other scripts' digits
+    ("\u0663"); a page number in a URL is none of those.
+    """
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,9}", value):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(value)
+
+
+class ListingForm(forms.Form):
+    """The query string of every listing page; unknown parameters are ignored, bad values are not.
+
+    The one parser of listing parameters, for the pages and (with
+    `ApiListingForm`) the API: `query()` is what `widget_listing()` takes.
+    """
+
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        strip=True,
+        max_length=SEARCH_MAX_LENGTH,
+        error_messages={
+            "max_length": f"Search terms are limited to {SEARCH_MAX_LENGTH} characters."
+        },
+    )
+    category = forms.ChoiceField(label="Category", required=False)
+    min_price = forms.DecimalField(
+        label="Min price", required=False, min_value=0, max_digits=10, decimal_places=2
+    )
+    max_price = forms.DecimalField(
+        label="Max price", required=False, min_value=0, max_digits=10, decimal_places=2
+    )
+    in_stock = forms.BooleanField(label="In stock only", required=False)
+    colour = forms.MultipleChoiceField(
+        label="Colour", required=False, choices=Colour.choices, widget=forms.CheckboxSelectMultiple
+    )
+    size = forms.MultipleChoiceField(
+        label="Size", required=False, choices=Size.choices, widget=forms.CheckboxSelectMultiple
+    )
+    material = forms.MultipleChoiceField(
+        label="Material",
+        required=False,
+        choices=Material.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    sort = forms.ChoiceField(
+        label="Sort by",
+        required=False,
+        choices=[(key, label) for key, (label, _) in SORTS.items()],
+    )
+    page = WholeNumberField(
+        required=False,
+        min_value=1,
+        error_messages={"invalid": PAGE_MESSAGE, "min_value": PAGE_MESSAGE},
+    )
+
+    # Said on their own when they are all that is wrong: they are not filters.
+    PAGING_FIELDS: ClassVar[tuple[str, ...]] = ("page",)
+
+    def __init__(self, data: QueryDict, *, tree: CategoryTree) -> None:
+        super().__init__(data)
+        category = self.fields["category"]
+        assert isinstance(category, forms.ChoiceField)
+        category.choices = [("", "All categories"), *tree.choices()]
+        self.tree = tree
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        low, high = cleaned.get("min_price"), cleaned.get("max_price")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_price", "The maximum price is below the minimum price.")
+        return cleaned
+
+    @property
+    def terms(self) -> str:
+        return str(self.cleaned_data.get("q") or "")
+
+    def paging_error(self) -> str | None:
+        """The message when only the page (or page size) is wrong, else None."""
+        if not self.errors or not set(self.errors) <= set(self.PAGING_FIELDS):
+            return None
+        return str(next(iter(self.errors.values()))[0])
+
+    def query(self) -> ListingQuery:
+        """The validated parameters, for `widget_listing()`; call after `is_valid()`."""
+        data = self.cleaned_data
+        return ListingQuery(
+            terms=self.terms,
+            category=data.get("category") or "",
+            min_price=data.get("min_price"),
+            max_price=data.get("max_price"),
+            in_stock=bool(data.get("in_stock")),
+            colours=tuple(data.get("colour") or ()),
+            sizes=tuple(data.get("size") or ()),
+            materials=tuple(data.get("material") or ()),
+            sort=data.get("sort") or DEFAULT_SORT,
+            page=data.get("page") or 1,
+            page_size=data.get("page_size"),
+        )
+
+
+class ApiListingForm(ListingForm):
+    """The API's listings also take `page_size` (1 to PAGE_SIZE_MAX); the pages ignore it."""
+
+    page_size = WholeNumberField(
+        required=False,
+        min_value=1,
+        max_value=PAGE_SIZE_MAX,
+        error_messages={
+            "invalid": PAGE_SIZE_MESSAGE,
+            "min_value": PAGE_SIZE_MESSAGE,
+            "max_value": PAGE_SIZE_MESSAGE,
+        },
+    )
+
+    PAGING_FIELDS: ClassVar[tuple[str, ...]] = ("page", "page_size")
+
 
 # Where we ship to; a short list rather than every ISO code, so the select stays usable.
 COUNTRIES = [

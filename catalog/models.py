@@ -162,7 +162,7 @@ class Widget(models.Model):
             models.CheckConstraint(condition=Q(price__gt=0), name="widget_price_positive"),
         )
         indexes = (
-            # One per sort the listings offer (see catalog/listing.py).
+            # One per sort the listings offer (see catalog/selectors/listing.py).
             models.Index(
                 ExpressionWrapper(Q(stock__gt=0), output_field=models.BooleanField()).desc(),
                 F("created_at").desc(),

@@ -1,4 +1,4 @@
-"""Storefront pages: thin views over catalog/listing.py, catalog/cart.py and the checkout service.
+"""Storefront pages: thin views over the listing selector, the cart and the checkout service.
 
 Every page's query count is fixed whatever it shows (tests pin each one):
 the catalog version, the category tree, then one query per list on the page.
@@ -6,7 +6,8 @@ the catalog version, the category tree, then one query per list on the page.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+import dataclasses
+import re
 from typing import Any
 
 from django.contrib import messages
@@ -19,18 +20,16 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from catalog.cart import Cart, CartContents, CartError
 from catalog.categories import category_tree
-from catalog.forms import AddToCartForm, CheckoutForm, RemoveFromCartForm, UpdateCartForm
-from catalog.http import revalidated
-from catalog.listing import (
-    SORTS,
+from catalog.forms import (
+    AddToCartForm,
+    CheckoutForm,
     ListingForm,
-    PageError,
-    filtered,
-    ordered,
-    paginate,
-    search,
+    RemoveFromCartForm,
+    UpdateCartForm,
 )
+from catalog.http import revalidated
 from catalog.models import Category, Order, Widget
+from catalog.selectors.listing import PageNotFound, widget_listing
 from catalog.services.checkout import CheckoutError, PriceChangedError, place_order
 
 FEATURED_WIDGETS = 8
@@ -88,29 +87,28 @@ def _listing(
         "searching": searching,
         "breadcrumbs": tree.ancestors(category) if category else [],
         "subcategories": tree.children(category) if category else [],
-        "sorts": SORTS,
     }
     if not form.is_valid():
-        context["error"] = "Some filters could not be applied: please correct them."
+        context["error"] = (
+            form.paging_error() or "Some filters could not be applied: please correct them."
+        )
         return render(request, "catalog/listing.html", context, status=400)
 
-    widgets = filtered(form, category_ids=tree.subtree_ids(category) if category else None)
-    context["terms"] = form.terms
-    scope: AbstractContextManager[None] = nullcontext()
+    query = form.query()
+    context["terms"] = query.terms
     if searching:
-        if not form.terms:
+        if not query.terms:
             return render(request, "catalog/listing.html", context)
-        results = search(widgets, form.terms, form.chosen_sort)
-        widgets, context["fuzzy"], scope = results.widgets, results.fuzzy, results.scope()
-        context["title"] = f"Results for \u201c{form.terms}\u201d"
+        context["title"] = f"Results for \u201c{query.terms}\u201d"
     else:
-        widgets = ordered(widgets, form.chosen_sort)
+        # Only the search page searches; elsewhere `q` is kept for the links only.
+        query = dataclasses.replace(query, terms="")
     try:
-        with scope:
-            context["page"] = paginate(widgets, request.GET.get("page"))
-    except PageError as bad:
-        context["error"] = bad.message
-        return render(request, "catalog/listing.html", context, status=bad.status)
+        listing = widget_listing(query, tree=tree, within=category)
+    except PageNotFound as missing:
+        context["error"] = str(missing)
+        return render(request, "catalog/listing.html", context, status=404)
+    context["page"], context["fuzzy"] = listing.page, listing.fuzzy
     return render(request, "catalog/listing.html", context)
 
 
@@ -205,8 +203,9 @@ def cart_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def cart_add(request: HttpRequest) -> HttpResponse:
     form = AddToCartForm(request.POST)
-    widget_id = form.data.get("widget", "")
-    if not str(widget_id).isdigit():
+    widget_id = str(form.data.get("widget", ""))
+    # ASCII digits that fit a bigint: isdigit() also passes "\u00b2", which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,18}", widget_id):
         return _bad_request(request, "That widget could not be found.")
     widget = get_object_or_404(Widget, pk=int(widget_id), is_active=True)
     if not form.is_valid():

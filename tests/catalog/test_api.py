@@ -74,6 +74,9 @@ def test_categories_list_the_tree_with_counts(
         ("page=999999", 404),
         ("page_size=0", 400),
         ("page_size=1000", 400),
+        ("page_size=%C2%B2", 400),
+        ("page=%C2%B2", 400),
+        ("page=1.0", 400),
         ("sort=random", 400),
         ("colour=plaid", 400),
         ("q=" + "x" * 10_000, 400),
@@ -91,6 +94,23 @@ def test_bad_input_is_a_json_error(
         "application/json",
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("page=0", "The page number must be a whole number from 1."),
+        ("page_size=0", "page_size must be a whole number from 1 to 100."),
+        ("page=9", "There is no page 9: the last page is 1."),
+        ("colour=plaid&page=0", "Invalid filters."),
+    ],
+)
+def test_a_paging_error_is_said_as_it_is(
+    client: Client, make_widgets: MakeWidgets, query: str, message: str
+) -> None:
+    make_widgets(2)
+
+    assert client.get(f"/api/widgets/?{query}").json()["error"] == message
 
 
 def test_an_unknown_slug_is_a_json_404(client: Client, shop: Shop) -> None:

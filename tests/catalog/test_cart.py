@@ -128,7 +128,15 @@ def test_more_than_in_stock_is_refused_with_the_number_left(
 
 
 @pytest.mark.parametrize(
-    ("widget_id", "status"), [("999999", 404), ("abc", 400), ("", 400), ("-4", 400)]
+    ("widget_id", "status"),
+    [
+        ("999999", 404),
+        ("abc", 400),
+        ("", 400),
+        ("-4", 400),
+        ("\u00b2", 400),
+        ("99999999999999999999", 400),
+    ],
 )
 def test_a_forged_widget_id_is_refused(
     client: Client, make_widgets: MakeWidgets, widget_id: str, status: int

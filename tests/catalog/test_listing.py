@@ -121,6 +121,8 @@ def test_several_values_of_one_attribute_mean_any_of_them(
         "page=-1",
         "page=0",
         "page=1.5",
+        "page=%C2%B2",
+        "page=1234567890",
         "sort=cheapest",
         "colour=plaid",
         "size=huge",
@@ -140,6 +142,16 @@ def test_bad_query_strings_are_a_clear_400(
     response = client.get(f"/widgets/?{query}")
 
     assert (response.status_code, "catalog/listing.html") == (400, response.templates[0].name)
+
+
+def test_a_bad_page_number_says_what_a_page_number_is(
+    client: Client, make_widgets: MakeWidgets
+) -> None:
+    make_widgets(3)
+
+    response = client.get("/widgets/?page=abc")
+
+    assert b"The page number must be a whole number from 1." in response.content
 
 
 def test_a_page_past_the_end_is_a_friendly_404(client: Client, make_widgets: MakeWidgets) -> None:
