@@ -24,7 +24,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in PRODUCTION and not k.startswith("WIDGETWORLD_")
+        if k not in PRODUCTION and not k.startswith(("WIDGETWORLD_", "CACHE_"))
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -64,6 +64,38 @@ def test_chaos_endpoints_are_refused_in_production() -> None:
     result = manage("check", **{**PRODUCTION, "WIDGETWORLD_CHAOS_ENDPOINTS": "true"})
 
     assert "WIDGETWORLD_CHAOS_ENDPOINTS is refused in production" in result.stderr
+
+
+def test_the_cache_waits_a_few_milliseconds_at_most_by_default() -> None:
+    show = "from django.conf import settings; print(settings.CACHES['default']['OPTIONS'])"
+
+    result = manage("shell", "-v", "0", "-c", show, **PRODUCTION)
+
+    assert "'socket_connect_timeout': 0.005, 'socket_timeout': 0.005" in result.stdout, (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "backend"),
+    [
+        ("redis://cache:6379/0", "django.core.cache.backends.redis.RedisCache"),
+        ("rediss://cache:6380/1", "django.core.cache.backends.redis.RedisCache"),
+        ("dummy://", "django.core.cache.backends.dummy.DummyCache"),
+    ],
+)
+def test_cache_url_chooses_the_backend(url: str, backend: str) -> None:
+    show = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+
+    result = manage("shell", "-v", "0", "-c", show, **{**PRODUCTION, "CACHE_URL": url})
+
+    assert result.stdout.strip() == backend, result.stderr
+
+
+def test_a_cache_other_than_redis_or_valkey_is_refused() -> None:
+    result = manage("check", **{**PRODUCTION, "CACHE_URL": "memcached://cache:11211"})
+
+    assert "expected redis://, rediss:// or unix://" in result.stderr
 
 
 def test_unknown_environment_name_is_refused() -> None:
