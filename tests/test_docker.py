@@ -61,7 +61,26 @@ def test_database_health_is_pg_isready(compose: dict[str, Any]) -> None:
 def test_web_waits_for_a_healthy_database(compose: dict[str, Any]) -> None:
     depends_on = compose["services"]["web"]["depends_on"]
 
-    assert depends_on == {"db": {"condition": "service_healthy"}}
+    assert depends_on["db"] == {"condition": "service_healthy"}
+
+
+def test_web_uses_the_cache_service_once_it_is_healthy(compose: dict[str, Any]) -> None:
+    web = compose["services"]["web"]
+
+    assert (web["environment"]["CACHE_URL"], web["depends_on"]["cache"]) == (
+        "redis://cache:6379/0",
+        {"condition": "service_healthy"},
+    )
+
+
+def test_the_cache_is_valkey_with_a_ping_healthcheck_and_no_disk(compose: dict[str, Any]) -> None:
+    cache = compose["services"]["cache"]
+
+    assert (
+        cache["image"].startswith("valkey/valkey:"),
+        "ping" in cache["healthcheck"]["test"],
+        "--save" in cache["command"],
+    ) == (True, True, True)
 
 
 def test_web_migrates_then_runs_the_production_command(compose: dict[str, Any]) -> None:
