@@ -1,5 +1,5 @@
 # WidgetWorld: `make run` serves the shop, `make test` checks everything.
-# Both set themselves up: a virtualenv in .venv, PostgreSQL of our own in .data.
+# Both set themselves up: a virtualenv in .venv, PostgreSQL and a cache server of our own in .data.
 
 SHELL := /bin/bash
 PYTHON ?= python3
