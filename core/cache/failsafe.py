@@ -39,7 +39,7 @@ logger = logging.getLogger("core.cache")
 # The errors that mean "the server is not there" and count towards opening the
 # breaker. Anything else (a value that cannot be pickled, a server that says
 # OOM) is still a miss, but the server did answer.
-UNAVAILABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 OPERATIONS = ("get", "get_many", "set", "set_many", "add", "delete")
 # Seconds between two log lines about one alias's errors; the lines in between are counted.
 LOG_WINDOW = 10.0

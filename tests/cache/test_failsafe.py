@@ -14,6 +14,7 @@ import os
 import signal
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -122,7 +123,8 @@ def test_add_stores_only_what_is_absent(cache_server: CacheServer) -> None:
 
 
 def test_the_client_waits_at_most_the_configured_timeouts() -> None:
-    pool = caches["default"]._cache.get_client(write=True).connection_pool  # type: ignore[attr-defined]
+    backend: Any = caches["default"]
+    pool = backend._cache.get_client(write=True).connection_pool
     options = pool.connection_kwargs
 
     assert (options["socket_connect_timeout"], options["socket_timeout"]) == (
@@ -132,7 +134,8 @@ def test_the_client_waits_at_most_the_configured_timeouts() -> None:
 
 
 def test_the_client_never_retries_on_its_own() -> None:
-    pool = caches["default"]._cache.get_client(write=True).connection_pool  # type: ignore[attr-defined]
+    backend: Any = caches["default"]
+    pool = backend._cache.get_client(write=True).connection_pool
 
     assert pool.connection_kwargs["retry"].get_retries() == 0
 
@@ -154,9 +157,11 @@ def test_writes_are_no_ops_when_the_server_is_stopped(
 ) -> None:
     private_server.stop()
 
-    results = [cache.set("k", 1, 30), cache.set_many({"k": 1}), cache.delete("k")]
+    cache.set("k", 1, 30)
+    cache.set_many({"k": 1})
+    cache.delete("k")
 
-    assert (results, cache.add("k", 1, 30)) == ([None, None, None], False)
+    assert cache.add("k", 1, 30) is False
 
 
 def test_each_failure_is_counted_by_operation(
