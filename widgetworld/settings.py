@@ -14,6 +14,7 @@ import ipaddress
 import secrets
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -238,7 +239,7 @@ if CACHE_BREAKER_FAILURES < 1 or CACHE_RETRY_INTERVAL <= 0:
     )
 
 
-def _cache(url: str) -> dict[str, object]:
+def _cache(url: str) -> dict[str, Any]:
     scheme = url.partition("://")[0] if "://" in url else ""
     if scheme == "dummy":
         return {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}

@@ -64,8 +64,11 @@ class CircuitBreaker:
         """May the caller use the server now? False means: skip it, as a miss."""
         if self._state is BreakerState.CLOSED:
             return True
+        return self._allow_probe()
+
+    def _allow_probe(self) -> bool:
         with self._lock:
-            if self._state is BreakerState.CLOSED:
+            if self._state is BreakerState.CLOSED:  # closed by another thread meanwhile
                 return True
             # A probe that never reported (its thread died) must not hold the
             # breaker half-open forever: after retry_after another one may go.
