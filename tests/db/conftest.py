@@ -24,6 +24,7 @@ def make_pool(postgres: PostgresCluster) -> Iterator[MakePool]:
         fleet: str = "pooltest",
         process: str = "1",
         cluster: PostgresCluster | None = None,
+        configure: Callable[[Any], Any] | None = None,
         **options: Any,
     ) -> AdaptivePool:
         creds = (cluster or postgres).ensure_database("pool_tests") if cluster else database
@@ -39,7 +40,7 @@ def make_pool(postgres: PostgresCluster) -> Iterator[MakePool]:
                 "application_name": name,
                 "autocommit": True,
             },
-            configure=None,
+            configure=configure,
             fleet=fleet,
             application_name=name,
         )

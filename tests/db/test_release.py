@@ -64,13 +64,28 @@ def in_use() -> int:
 def test_a_query_outside_a_transaction_gives_the_connection_back() -> None:
     list(Group.objects.all())
 
-    assert (connection.connection, in_use()) == (None, 0)
+    assert in_use() == 0
+
+
+def test_between_queries_django_still_sees_an_open_connection() -> None:
+    """As with Django's own backend: code that checks `connection.connection` keeps working."""
+    list(Group.objects.all())
+
+    assert (connection.connection is not None, in_use()) == (True, 0)
+
+
+def test_the_connection_is_borrowed_again_when_used_directly() -> None:
+    list(Group.objects.all())
+
+    pid = connection.connection.info.backend_pid
+
+    assert (pid > 0, in_use()) == (True, 1)
 
 
 def test_rows_stay_readable_after_the_connection_went_back() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT generate_series(1, 3)")
-        released = connection.connection is None
+        released = in_use() == 0
 
         assert (released, cursor.fetchall()) == (True, [(1,), (2,), (3,)])
 

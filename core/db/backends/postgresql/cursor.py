@@ -11,6 +11,7 @@ template rendering and slow clients never hold a connection. The next
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -164,6 +165,7 @@ class ReleasingCursorMixin:
     def _run(self, method: Any, sql: _ExecuteQuery, params: Any) -> Any:
         self._attach()
         raw = self.cursor
+        started = time.perf_counter()
         try:
             try:
                 result = method(sql, params)
@@ -174,9 +176,10 @@ class ReleasingCursorMixin:
                 # terminated backend): once more, on a live one.
                 self._attach()
                 raw = self.cursor
+                started = time.perf_counter()
                 result = method(sql, params)
         finally:
-            self.db.query_finished(sql)
+            self.db.query_finished(sql, time.perf_counter() - started)
         # psycopg returns the cursor itself; after a release, that is the copy.
         return self.cursor if result is raw else result
 

@@ -3,7 +3,8 @@
 A surge produces thousands of identical timeouts in seconds; one log line per
 request would bury the one line that matters. The first event of each kind is
 logged at once with its context, the rest are counted and summed up in one
-line per window.
+line per window. Leaks are logged every time: each borrow is reported once,
+and each report's stack is the point of it.
 """
 
 from __future__ import annotations
@@ -33,15 +34,19 @@ class EventLog:
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
 
-    def record(self, event: str, level: int, message: str, **context: Any) -> None:
+    def record(
+        self, event: str, level: int, message: str, *, every: bool = False, **context: Any
+    ) -> None:
+        """Count and signal; log the first of its kind per window, or `every` one."""
         signals.pool_event.send(sender=self.sender, alias=self.alias, event=event, context=context)
         now = time.monotonic()
-        with self._lock:
-            window = self._windows.get(event)
-            if window is not None and now - window.opened_at < self.window:
-                window.suppressed += 1
-                return
-            self._windows[event] = _Window(opened_at=now)
+        if not every:
+            with self._lock:
+                window = self._windows.get(event)
+                if window is not None and now - window.opened_at < self.window:
+                    window.suppressed += 1
+                    return
+                self._windows[event] = _Window(opened_at=now)
         logger.log(
             level,
             "pool %s: %s",

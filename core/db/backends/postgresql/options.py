@@ -1,16 +1,21 @@
-"""The pool's knobs, read from `DATABASES[alias]["OPTIONS"]` and checked once.
+"""The pool's knobs, read from `DATABASES[alias]["OPTIONS"]`.
 
 Everything has a default that works in any Django project; WidgetWorld's
 settings fill them from `WIDGETWORLD_DB_*` environment variables. A bad value
-fails at start with one message naming the key, never at the first request.
+fails with one message naming the key: at start for WidgetWorld (its settings
+check them), at the first connection for any other project.
+
+Like Django, the backend reads OPTIONS live from `settings_dict`, not once at
+construction: `OptionsCache` parses again only when the value changed.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -51,8 +56,16 @@ class PoolOptions:
     budget_interval: float = 20.0
     # Give up reopening connections after this long without success.
     reconnect_timeout: float = 300.0
-    # Connections opened in parallel when many requests wait at once.
+    # psycopg_pool's background workers (opening, returning, closing connections).
     num_workers: int = 4
+    # Learn the effective limit from query times (limit.py); off, the limit is the ceiling.
+    adaptive: bool = True
+    # How much slower than their baseline queries may get before the limit backs off.
+    tolerance: float = 1.5
+    # The deadline queue (admission.py): once waits have stayed above queue_target
+    # for queue_interval, new requests wait at most queue_target before a 503.
+    queue_target: float = 0.1
+    queue_interval: float = 1.0
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], alias: str = "default") -> PoolOptions | None:
@@ -98,9 +111,13 @@ class PoolOptions:
                 "budget_interval",
                 "reconnect_timeout",
                 "num_workers",
+                "queue_target",
+                "queue_interval",
             )
             if getattr(self, name) <= 0
         ]
+        if self.tolerance < 1:
+            problems.append(f"tolerance must be at least 1 ({self.tolerance})")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be at least 1 ({self.threads})")
         if self.min_size > self.max_size:
@@ -109,6 +126,29 @@ class PoolOptions:
             )
         if problems:
             raise ImproperlyConfigured(f"{where}: {'; '.join(problems)}")
+
+
+T = TypeVar("T")
+
+
+class OptionsCache(Generic[T]):
+    """Parsed OPTIONS, parsed again only when the raw value is no longer equal.
+
+    A copy of the raw value is kept, so a dict changed in place is noticed too.
+    """
+
+    def __init__(self, parse: Callable[[Any], T]) -> None:
+        self._parse = parse
+        self._seen: Any = None
+        self._copy: Any = None
+        self._parsed: T | None = None
+
+    def get(self, raw: Any) -> T:
+        if self._parsed is not None and raw is self._seen and raw == self._copy:
+            return self._parsed
+        parsed = self._parse(raw)
+        self._seen, self._copy, self._parsed = raw, copy.deepcopy(raw), parsed
+        return parsed
 
 
 def _coerce(where: str, name: str, value: Any, annotation: str) -> Any:

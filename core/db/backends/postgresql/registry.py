@@ -6,6 +6,11 @@ worker, sockets included, and used by all of them at once. Here a fork empties
 the registry in the child: the copies are kept referenced (closing them would
 send a Terminate message down sockets the parent still uses) and never
 touched again; the child opens its own pool on first use.
+
+Django also keeps an alias's first pool whatever its OPTIONS say later; here
+a pool whose options no longer match the alias's live OPTIONS["pool"] is
+replaced (and closed), so pool sizes set after construction, or in
+`override_settings`, take effect.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from core.db.backends.postgresql.options import PoolOptions
     from core.db.backends.postgresql.pool import AdaptivePool
 
 _pools: dict[str, AdaptivePool] = {}
@@ -25,13 +31,17 @@ _lock = threading.Lock()
 _inherited: list[Any] = []
 
 
-def get(alias: str, create: Callable[[], AdaptivePool]) -> AdaptivePool:
+def get(alias: str, options: PoolOptions, create: Callable[[], AdaptivePool]) -> AdaptivePool:
     pool = _pools.get(alias)
-    if pool is None:
-        with _lock:
-            pool = _pools.get(alias)
-            if pool is None:
-                pool = _pools[alias] = create()
+    if pool is not None and (pool.options is options or pool.options == options):
+        return pool
+    with _lock:
+        stale = _pools.get(alias)
+        if stale is not None and stale.options == options:
+            return stale
+        pool = _pools[alias] = create()
+    if stale is not None:
+        stale.close()
     return pool
 
 

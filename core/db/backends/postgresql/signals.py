@@ -13,6 +13,7 @@ connection_checked_out = Signal()
 # A connection went back to the pool after being held `hold` seconds.
 connection_returned = Signal()
 # Something worth counting and logging once: `event` is one of "timeout",
-# "rejected", "opened", "lost", "leak", "resize", "reconnected", with `context`
-# (a dict: ceiling, waiting, held_for, stack, ...).
+# "rejected", "shed", "opened", "connect_failed", "lost", "leak", "resize",
+# "breaker_opened", "breaker_closed", with `context` (a dict: limit, waiting,
+# held_for, stack, reason, ...). The page cache listens for the breaker's two.
 pool_event = Signal()
