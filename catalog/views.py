@@ -31,6 +31,7 @@ from catalog.http import revalidated
 from catalog.models import Category, Order, Widget
 from catalog.selectors.listing import PageNotFound, widget_listing
 from catalog.services.checkout import CheckoutError, PriceChangedError, place_order
+from core.http.priority import urgent_for
 
 FEATURED_WIDGETS = 8
 RELATED_WIDGETS = 4
@@ -276,6 +277,8 @@ def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+# A shopper paying goes ahead of browsing when connections are scarce.
+@urgent_for("POST")
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
     contents = cart.contents()
