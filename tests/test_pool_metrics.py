@@ -72,6 +72,8 @@ def test_returned_connections_fill_the_hold_histogram(alias: str) -> None:
     [
         ("timeout", "widgetworld_db_pool_timeouts_total"),
         ("rejected", "widgetworld_db_pool_rejected_total"),
+        ("shed", "widgetworld_db_pool_shed_total"),
+        ("breaker_opened", "widgetworld_db_breaker_trips_total"),
         ("opened", "widgetworld_db_pool_connections_opened_total"),
         ("lost", "widgetworld_db_pool_connections_lost_total"),
         ("leak", "widgetworld_db_pool_leaks_total"),
@@ -85,10 +87,20 @@ def test_each_pool_event_counts_once(alias: str, event: str, metric: str) -> Non
     assert value(metric, alias=alias) == 2
 
 
-def test_a_reconnect_counts_as_nothing_new(alias: str) -> None:
-    send(pool_event, alias, event="reconnected", context={})
+def test_the_breaker_closing_counts_as_nothing_new(alias: str) -> None:
+    send(pool_event, alias, event="breaker_closed", context={})
 
-    assert value("widgetworld_db_pool_connections_opened_total", alias=alias) is None
+    assert value("widgetworld_db_breaker_trips_total", alias=alias) is None
+
+
+def test_the_breaker_and_the_learned_limit_are_gauges(alias: str) -> None:
+    publish_pool(stats(alias, limit=3, breaker="open", limit_gradient=0.5))
+
+    assert (
+        value("widgetworld_db_pool_limit", alias=alias),
+        value("widgetworld_db_breaker_open", alias=alias),
+        value("widgetworld_db_pool_limit_gradient", alias=alias),
+    ) == (3, 1, 0.5)
 
 
 def test_a_snapshot_sets_every_pool_gauge(alias: str) -> None:

@@ -56,6 +56,39 @@ POOL_PEERS = Gauge(
     multiprocess_mode="livemax",
 )
 
+POOL_LIMIT = Gauge(
+    "widgetworld_db_pool_limit",
+    "The learned limit: connections this worker lets requests use at once (min..max).",
+    ["alias"],
+    multiprocess_mode="liveall",
+)
+POOL_LIMIT_QUERY = Gauge(
+    "widgetworld_db_pool_limit_query_seconds",
+    "The learned limit's inputs: mean query time in its last window (recent) and the "
+    "lowest window mean it remembers (baseline).",
+    ["alias", "window"],
+    multiprocess_mode="liveall",
+)
+POOL_LIMIT_GRADIENT = Gauge(
+    "widgetworld_db_pool_limit_gradient",
+    "baseline / recent query time: 1 means more connections cost nothing; below "
+    "1/tolerance the limit backs off.",
+    ["alias"],
+    multiprocess_mode="liveall",
+)
+BREAKER_OPEN = Gauge(
+    "widgetworld_db_breaker_open",
+    "1 while this worker knows the database is down and answers 503 at once; 0 otherwise.",
+    ["alias"],
+    multiprocess_mode="liveall",
+)
+POOL_STANDING_QUEUE = Gauge(
+    "widgetworld_db_pool_standing_queue",
+    "1 while a standing queue makes the deadline queue shed new requests.",
+    ["alias"],
+    multiprocess_mode="liveall",
+)
+
 POOL_WAIT = Histogram(
     "widgetworld_db_pool_wait_seconds",
     "How long a request waited to check a connection out.",
@@ -77,6 +110,16 @@ POOL_TIMEOUTS = Counter(
 POOL_REJECTED = Counter(
     "widgetworld_db_pool_rejected_total",
     "Checkouts turned away at once because the wait queue was full (503).",
+    ["alias"],
+)
+POOL_SHED = Counter(
+    "widgetworld_db_pool_shed_total",
+    "New requests turned away by the deadline queue (a standing queue had formed): a 503 each.",
+    ["alias"],
+)
+BREAKER_TRIPS = Counter(
+    "widgetworld_db_breaker_trips_total",
+    "Times the breaker opened: the database became unreachable.",
     ["alias"],
 )
 POOL_OPENED = Counter(

@@ -25,6 +25,12 @@ def publish_pool(stats: PoolStats) -> None:
     m.POOL_MAX.labels(alias).set(stats.max_size)
     m.POOL_BUDGET.labels(alias).set(stats.budget)
     m.POOL_PEERS.labels(alias).set(stats.peers)
+    m.POOL_LIMIT.labels(alias).set(stats.limit)
+    m.POOL_LIMIT_QUERY.labels(alias, "recent").set(stats.limit_recent_query)
+    m.POOL_LIMIT_QUERY.labels(alias, "baseline").set(stats.limit_baseline_query)
+    m.POOL_LIMIT_GRADIENT.labels(alias).set(stats.limit_gradient)
+    m.BREAKER_OPEN.labels(alias).set(1 if stats.breaker_open else 0)
+    m.POOL_STANDING_QUEUE.labels(alias).set(1 if stats.standing_queue else 0)
 
 
 def publish_readiness(readiness: Readiness) -> None:

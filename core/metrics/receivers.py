@@ -28,11 +28,13 @@ from core.metrics import queries
 from core.metrics.publish import publish_readiness
 from core.metrics.sampler import sampler
 
-# Pool events and the counter each one adds to. "reconnected" is logged by the
-# pool and visible as opened connections; it has no counter of its own.
+# Pool events and the counter each one adds to. "breaker_closed" is logged by
+# the pool and visible in the breaker gauge; it has no counter of its own.
 EVENT_COUNTERS: dict[str, Counter] = {
     "timeout": m.POOL_TIMEOUTS,
     "rejected": m.POOL_REJECTED,
+    "shed": m.POOL_SHED,
+    "breaker_opened": m.BREAKER_TRIPS,
     "opened": m.POOL_OPENED,
     "lost": m.POOL_LOST,
     "leak": m.POOL_LEAKS,
