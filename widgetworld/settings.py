@@ -162,6 +162,10 @@ _POOL_VARIABLES = {
     "leak_seconds": ("WIDGETWORLD_DB_POOL_LEAK_SECONDS", env.float),
     "release": ("WIDGETWORLD_DB_POOL_RELEASE", env.bool),
     "budget_interval": ("WIDGETWORLD_DB_POOL_BUDGET_INTERVAL", env.float),
+    "adaptive": ("WIDGETWORLD_DB_POOL_ADAPTIVE", env.bool),
+    "tolerance": ("WIDGETWORLD_DB_POOL_TOLERANCE", env.float),
+    "queue_target": ("WIDGETWORLD_DB_POOL_QUEUE_TARGET", env.float),
+    "queue_interval": ("WIDGETWORLD_DB_POOL_QUEUE_INTERVAL", env.float),
 }
 DB_POOL: dict[str, object] = {
     key: read(variable) for key, (variable, read) in _POOL_VARIABLES.items() if variable in env
