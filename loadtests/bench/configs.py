@@ -49,6 +49,13 @@ SETUPS = {
             "transaction mode, whose pool is sized to the server's budget.",
         ),
         Setup(
+            "widgetworld-fixed",
+            "WidgetWorld, no learned limit",
+            "WidgetWorld with `adaptive` off: the pool may use its whole budget share "
+            "whenever requests wait (the previous release), to show what the learned "
+            "limit changes.",
+        ),
+        Setup(
             "widgetworld-hold",
             "WidgetWorld, holding for the request",
             "WidgetWorld with `release` off: a connection is held from the first query to "
@@ -68,8 +75,9 @@ def database(setup: str, base: dict[str, Any], *, pgbouncer_port: int = 0) -> di
     """WidgetWorld's `DATABASES["default"]` turned into `setup`."""
     if setup == "widgetworld":
         return base
-    if setup == "widgetworld-hold":
-        pool = {**base["OPTIONS"]["pool"], "release": False}
+    if setup in ("widgetworld-hold", "widgetworld-fixed"):
+        change = {"release": False} if setup == "widgetworld-hold" else {"adaptive": False}
+        pool = {**base["OPTIONS"]["pool"], **change}
         return {**base, "OPTIONS": {**base["OPTIONS"], "pool": pool}}
     # Django's backend knows neither our pool options nor our session keys.
     options = {k: v for k, v in base["OPTIONS"].items() if k not in OWN_KEYS}

@@ -55,7 +55,11 @@ from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
 from loadtests.gates import ALL, load_gates
 
-COMPARED = ["2023", "django-default", "django-pool", "widgetworld", "pgbouncer"]
+COMPARED = [
+    "2023", "django-default", "django-pool", "widgetworld", "widgetworld-fixed", "pgbouncer",
+]  # fmt: skip
+# WidgetWorld's own variants are not "another setup" when its targets are judged.
+OURS = {"widgetworld", "widgetworld-fixed"}
 PASSWORD = "bench-password"
 HEADROOM = 4  # WidgetWorld's default, used for every setup's budget line
 WRK_SCRIPT = Path(__file__).with_name("wrk_mix.lua")
@@ -391,6 +395,16 @@ def targets(results: dict[str, list[Outcome]]) -> list[tuple[str, bool, str]]:
         ("Spike: no error but 503", others == 0, f"{others} other errors"),
     )
     checks.append(("Spike: under 1% 503", shed < 0.01, f"{shed:.2%} 503"))
+    spiked = [o for o in results["spike"] if o.setup not in OURS]
+    best_p99 = min(spiked, key=lambda o: o.main.p99_ms)
+    checks.append(
+        (
+            "Spike: p99 at or below the best other setup",
+            spike.main.p99_ms <= best_p99.main.p99_ms,
+            f"{spike.main.p99_ms:.0f} ms vs {best_p99.main.p99_ms:.0f} ms "
+            f"({SETUPS[best_p99.setup].label})",
+        )
+    )
     for name in results:
         o = of(name, "widgetworld")
         checks.append(
@@ -403,27 +417,27 @@ def targets(results: dict[str, list[Outcome]]) -> list[tuple[str, bool, str]]:
     steady = results["steady"]
     ww = of("steady", "widgetworld")
     default = of("steady", "django-default")
-    best = max((o for o in steady if o.setup != "widgetworld"), key=lambda o: o.main.rps)
+    best = max((o for o in steady if o.setup not in OURS), key=lambda o: o.main.rps)
     native = of("steady", "django-pool")
     checks.append(
         (
-            "Steady: at least 3x the throughput of CONN_MAX_AGE=0",
-            ww.main.rps >= 3 * default.main.rps,
-            f"{ww.main.rps / default.main.rps:.2f}x",
-        )
-    )
-    checks.append(
-        (
-            "Steady: within 5% of the best other setup",
-            ww.main.rps >= 0.95 * best.main.rps,
+            "Steady: at least as fast as the best other setup",
+            ww.main.rps >= best.main.rps,
             f"{ww.main.rps / best.main.rps - 1:+.1%} vs {SETUPS[best.setup].label}",
         )
     )
     checks.append(
         (
-            "Steady: at most half the connections per 100 req/s of Django's pool",
-            ww.per_100_rps <= 0.5 * native.per_100_rps,
+            "Steady: fewer connections per 100 req/s than Django's pool",
+            ww.per_100_rps < native.per_100_rps,
             f"{ww.per_100_rps:.1f} vs {native.per_100_rps:.1f}",
+        )
+    )
+    checks.append(
+        (
+            "Steady: at least 3x the throughput of CONN_MAX_AGE=0",
+            ww.main.rps >= 3 * default.main.rps,
+            f"{ww.main.rps / default.main.rps:.2f}x",
         )
     )
     gate = spike_gate_ms()
