@@ -26,8 +26,10 @@ COPY core core
 COPY catalog catalog
 COPY widgetworld widgetworld
 # collectstatic never signs anything: these values exist for this one command
-# and are not part of the image's environment.
-RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
+# and are not part of the image's environment (production refuses a placeholder
+# secret, so the command runs with the local defaults and production storage).
+RUN WIDGETWORLD_ENV=local SECRET_KEY=collectstatic-only WIDGETWORLD_DATA_DIR=/tmp/collectstatic \
+    python manage.py collectstatic --noinput && rm -rf /tmp/collectstatic
 
 USER widgetworld
 EXPOSE 8000

@@ -20,16 +20,20 @@ PRODUCTION = {
 }
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
+def manage_environment() -> dict[str, str]:
+    """The test process's environment without anything that configures WidgetWorld."""
+    return {
         k: v
         for k, v in os.environ.items()
         if k not in PRODUCTION and not k.startswith(("WIDGETWORLD_", "CACHE_"))
     }
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
-        env={**clean, **env},
+        env={**manage_environment(), **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -60,10 +64,70 @@ def test_a_database_other_than_postgresql_is_refused() -> None:
     assert "DATABASE_URL must be a postgres:// URL" in result.stderr
 
 
-def test_chaos_endpoints_are_refused_in_production() -> None:
-    result = manage("check", **{**PRODUCTION, "WIDGETWORLD_CHAOS_ENDPOINTS": "true"})
+UNSAFE = {
+    "debug": ({"DEBUG": "true"}, "DEBUG is on"),
+    "any host": ({"ALLOWED_HOSTS": "shop.example.com,*"}, "ALLOWED_HOSTS contains '*'"),
+    "short secret": ({"SECRET_KEY": secrets.token_urlsafe(30)}, "SECRET_KEY is too short"),
+    "placeholder secret": (
+        {"SECRET_KEY": "changeme-" + secrets.token_urlsafe(50)},
+        "SECRET_KEY is too short or a placeholder",
+    ),
+    "django's insecure secret": (
+        {"SECRET_KEY": "django-insecure-" + secrets.token_urlsafe(50)},
+        "SECRET_KEY is too short or a placeholder",
+    ),
+    "chaos endpoints": (
+        {"WIDGETWORLD_CHAOS_ENDPOINTS": "true"},
+        "WIDGETWORLD_CHAOS_ENDPOINTS is refused in production",
+    ),
+}
 
-    assert "WIDGETWORLD_CHAOS_ENDPOINTS is refused in production" in result.stderr
+
+@pytest.mark.parametrize(("unsafe", "message"), UNSAFE.values(), ids=UNSAFE.keys())
+def test_production_refuses_to_start_unsafe_in_one_line(
+    unsafe: dict[str, str], message: str
+) -> None:
+    result = manage("check", **{**PRODUCTION, **unsafe})
+    [line] = result.stderr.strip().splitlines()
+
+    assert (
+        result.returncode,
+        line.startswith("widgetworld: configuration error: "),
+        message in line,
+    ) == (1, True, True)
+
+
+def test_gunicorn_refuses_to_start_unsafe_in_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "widgetworld/gunicorn.conf.py", "--check-config"],
+        cwd=BASE_DIR,
+        env={**manage_environment(), **PRODUCTION, "DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (result.returncode, result.stderr.strip().splitlines()) == (
+        1,
+        [
+            "widgetworld: configuration error: "
+            "DEBUG is on: production never shows Django's debug pages"
+        ],
+    )
+
+
+def test_chaos_endpoints_are_refused_outside_tests() -> None:
+    result = manage(
+        "check",
+        **{
+            **PRODUCTION,
+            "WIDGETWORLD_ENV": "local",
+            "DEBUG": "false",
+            "WIDGETWORLD_CHAOS_ENDPOINTS": "true",
+        },
+    )
+
+    assert "WIDGETWORLD_CHAOS_ENDPOINTS is refused in local" in result.stderr
 
 
 def test_the_cache_waits_a_few_milliseconds_at_most_by_default() -> None:
@@ -129,3 +193,31 @@ def test_behind_pgbouncer_threads_keep_connections_and_no_cursor_outlives_a_stat
     )
 
     assert result.stdout.splitlines()[-1].split() == ["60", "True"], result.stderr
+
+
+def _with_database_password(code: str) -> tuple[str, str]:
+    password = "db-" + secrets.token_hex(8)
+    url = f"postgres://widgetworld:{password}@db.example.com:5432/widgetworld"
+    result = manage("shell", "-c", code, **{**PRODUCTION, "DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    return password, result.stdout
+
+
+def test_only_databases_keeps_the_database_password() -> None:
+    password, shown = _with_database_password(
+        "from django.conf import settings;"
+        "print([(n, getattr(settings, n)) for n in dir(settings)"
+        " if n.isupper() and n != 'DATABASES'])"
+    )
+
+    assert password not in shown
+
+
+def test_error_reports_mask_the_database_url_in_the_environment() -> None:
+    password, shown = _with_database_password(
+        "import os; from django.views.debug import get_exception_reporter_filter as f;"
+        "r = f(None); print(r.get_safe_settings(),"
+        " r.cleanse_setting('DATABASE_URL', os.environ['DATABASE_URL']))"
+    )
+
+    assert password not in shown

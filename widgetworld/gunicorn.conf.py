@@ -4,11 +4,19 @@ Values come from `widgetworld.settings`, the one place that reads the
 environment, so the port and worker counts documented there are the ones used.
 """
 
+import sys
 from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 from core.logs.config import ACCESS_LOG_FORMAT, gunicorn_logging
 from core.metrics import multiprocess
-from widgetworld import settings
+
+try:
+    from widgetworld import settings
+except ImproperlyConfigured as error:
+    # One line an operator can act on, not gunicorn's traceback of its config file.
+    sys.exit(f"widgetworld: configuration error: {error}")
 
 # Before any worker exists (or imports prometheus_client): every worker writes
 # its metrics to this run's fresh directory, and any of them can export all.

@@ -50,6 +50,8 @@ def _local_secret_key(path: Path) -> str:
 
 
 DEBUG = env.bool("DEBUG", default=False)
+if DEBUG and not LOCAL:
+    raise ImproperlyConfigured("DEBUG is on: production never shows Django's debug pages")
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
@@ -65,10 +67,26 @@ if not SECRET_KEY:
         else secrets.token_urlsafe(50)
     )
 
+# Django's own deploy check (W009) calls these unsafe too; here they stop the start.
+_PLACEHOLDER_SECRETS = ("changeme", "change-me", "secret", "insecure", "collectstatic-only")
+if not LOCAL and (
+    len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or SECRET_KEY.startswith("django-insecure-")
+    or any(placeholder in SECRET_KEY.lower() for placeholder in _PLACEHOLDER_SECRETS)
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too short or a placeholder: production needs 50+ random characters"
+    )
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if LOCAL else [])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured(
         "ALLOWED_HOSTS is not set: list the host names this site answers to, comma-separated"
+    )
+if "*" in ALLOWED_HOSTS and not LOCAL:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS contains '*': production names the hosts it answers to"
     )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -138,16 +156,19 @@ TEMPLATES = [
 # -- Database ----------------------------------------------------------------------
 
 # `make run` points DATABASE_URL at its own cluster; without it, libpq's
-# defaults (the local socket) are used.
-DATABASE_URL = env.str("DATABASE_URL", default="postgres:///widgetworld")
+# defaults (the local socket) are used. The URL is parsed and then forgotten:
+# only DATABASES keeps the password, under a key error reports mask (as they
+# mask DATABASE_URL in the environment: core/http/reporting.py).
+_database_url = env.str("DATABASE_URL", default="postgres:///widgetworld")
 try:
-    _database = env.db_url_config(DATABASE_URL)
+    _database = env.db_url_config(_database_url)
 except (ImproperlyConfigured, KeyError, ValueError) as error:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from error
 if _database.get("ENGINE") != "django.db.backends.postgresql":
     raise ImproperlyConfigured(
         "DATABASE_URL must be a postgres:// URL: WidgetWorld needs PostgreSQL"
     )
+del _database_url
 
 # The pool (core.db.backends.postgresql, docs/data-layer.md). Only variables
 # that are set override the backend's defaults, which the README lists.
@@ -274,8 +295,14 @@ CACHES = {"default": _cache(CACHE_URL)}
 # Test-only endpoints that hold connections on purpose (core/chaos): for the
 # chaos tests, the alert drill and the benchmarks. Never in production.
 CHAOS_ENDPOINTS = env.bool("WIDGETWORLD_CHAOS_ENDPOINTS", default=False)
-if CHAOS_ENDPOINTS and not LOCAL:
-    raise ImproperlyConfigured("WIDGETWORLD_CHAOS_ENDPOINTS is refused in production")
+if CHAOS_ENDPOINTS and ENVIRONMENT != "test":
+    raise ImproperlyConfigured(
+        f"WIDGETWORLD_CHAOS_ENDPOINTS is refused in {ENVIRONMENT}: only WIDGETWORLD_ENV=test"
+    )
+
+# Django's error reports (debug pages, mailed 500s) mask settings and
+# environment variables by name; these names also hold credentials.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.http.reporting.CredentialsFilter"
 
 # -- Sessions ----------------------------------------------------------------------
 
