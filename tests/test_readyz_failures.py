@@ -60,7 +60,20 @@ def test_a_database_that_refuses_is_not_ready(monkeypatch: pytest.MonkeyPatch) -
         ("database", "fail"),
         ("migrations", "skipped"),
     ]
-    assert "OperationalError" in result.checks[1].detail
+    assert result.checks[1].detail == "connection failed"
+
+
+def test_a_failing_check_names_a_category_and_never_the_host(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = readiness.evaluate(alias_at(monkeypatch, "refusing", free_port()))
+    detail = result.checks[1].detail
+
+    assert ("127.0.0.1" in caplog.text, "127.0.0.1" in detail, "nowhere" in detail) == (
+        True,
+        False,
+        False,
+    )
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ earlier check is still stuck, later probes fail at once instead of piling up.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -32,11 +33,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, OperationalError, connections
 from django.db.migrations.executor import MigrationExecutor
 
+from core.db.backends.postgresql.errors import ConnectionUnavailable
 from core.db.snapshots import pool_stats
 from core.health.signals import readiness_evaluated
+
+logger = logging.getLogger(__name__)
 
 Status = Literal["ok", "fail", "skipped"]
 
@@ -91,18 +95,45 @@ def _timed(name: str, check: Callable[[], str]) -> CheckResult:
     started = time.perf_counter()
     try:
         detail = check()
+    except NotReadyError as error:
+        return CheckResult(name, "fail", time.perf_counter() - started, str(error))
     except Exception as error:
-        return CheckResult(name, "fail", time.perf_counter() - started, _reason(error))
+        # The exception's text can name the database host, its role or a
+        # file path: it goes to the log, and the answer says only its category.
+        logger.warning("readiness check %s failed: %s", name, error, extra={"check": name})
+        return CheckResult(name, "fail", time.perf_counter() - started, reason_category(error))
     return CheckResult(name, "ok", time.perf_counter() - started, detail)
 
 
-def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+# SQLSTATE classes and codes whose meaning on-call needs, from PostgreSQL's
+# errcodes appendix: enough to pick a runbook section, nothing about the host.
+_SQLSTATE_CATEGORIES = {
+    "28": "authentication failed",
+    "3D": "database does not exist",
+    "53300": "too many connections",
+    "57P": "server shutting down or starting",
+    "08": "connection failed",
+}
+
+
+def reason_category(error: BaseException) -> str:
+    """What kind of failure this is, in words that reveal no host, role or path."""
+    if isinstance(error, ConnectionUnavailable):
+        return "database unavailable (the pool could not connect)"
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
+    if sqlstate:
+        for prefix, category in _SQLSTATE_CATEGORIES.items():
+            if sqlstate.startswith(prefix):
+                return category
+    if isinstance(error, OperationalError):
+        return "connection failed"
+    if isinstance(error, DatabaseError):
+        return "database error"
+    return "unexpected error"
 
 
 class NotReadyError(Exception):
-    """A check's reason for failing, said in one line."""
+    """A check's reason for failing, said in one line of our own words."""
 
 
 def check_pool(alias: str) -> str:
