@@ -4,18 +4,21 @@ They name the database, its load and the app's internals, so they are for
 the monitoring network (`METRICS_ALLOWED_NETWORKS`, loopback by default) or
 for whoever presents `METRICS_TOKEN` as a bearer token. The client address
 is the socket's (`REMOTE_ADDR`), never a forwarded header a client could
-write itself. A denied request costs no database work.
+write itself, and a request relayed by one of our `TRUSTED_PROXIES` is never
+internal, however private the proxy's address. A denied request costs no
+database work.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+
+from core.http.proxies import Address, is_trusted_proxy, socket_address
 
 View = Callable[..., HttpResponse]
 
@@ -28,12 +31,13 @@ def is_internal(request: HttpRequest) -> bool:
             presented.strip().encode(), token.encode()
         ):
             return True
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
+    return address_allowed(socket_address(request))
+
+
+def address_allowed(address: Address | None) -> bool:
+    """On a monitoring network, and not one of our proxies (which relay the internet)."""
+    if address is None or is_trusted_proxy(address):
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
     return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
 
 

@@ -39,6 +39,8 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
         WEB_CONCURRENCY="2",
         WEB_THREADS="4",
         LOG_FORMAT="json",
+        # The test client is the proxy here: its request ids are kept as they are.
+        TRUSTED_PROXIES="127.0.0.0/8",
     ) as server:
         yield server
 

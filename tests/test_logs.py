@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from ipaddress import ip_network
 
 import pytest
 from django.test import Client
 from gunicorn.glogging import SafeAtoms
+from pytest_django.fixtures import Settings
 
 from core.logs.config import ACCESS_LOG_FORMAT, gunicorn_logging
 from core.logs.context import DropServiceUnavailable, RequestIdFilter, request_id
@@ -20,10 +23,24 @@ def test_a_request_gets_an_id_in_the_response(client: Client) -> None:
     assert len(response["X-Request-ID"]) == 32
 
 
-def test_a_sane_incoming_request_id_is_kept(client: Client) -> None:
-    response = client.get("/livez", headers={"X-Request-ID": "edge-7f3a.42"})
+def test_a_trusted_proxys_request_id_is_kept(client: Client, settings: Settings) -> None:
+    settings.TRUSTED_PROXIES = [ip_network("10.0.0.0/8")]
+
+    response = client.get(
+        "/livez", headers={"X-Request-ID": "edge-7f3a.42"}, REMOTE_ADDR="10.1.2.3"
+    )
 
     assert response["X-Request-ID"] == "edge-7f3a.42"
+
+
+def test_a_clients_own_request_id_gets_a_server_part(client: Client, settings: Settings) -> None:
+    settings.TRUSTED_PROXIES = [ip_network("10.0.0.0/8")]
+
+    response = client.get(
+        "/livez", headers={"X-Request-ID": "edge-7f3a.42"}, REMOTE_ADDR="203.0.113.9"
+    )
+
+    assert re.fullmatch(r"edge-7f3a\.42\.[0-9a-f]{12}", response["X-Request-ID"])
 
 
 @pytest.mark.parametrize("incoming", ['"><script>', "a b", "x" * 200, "line\nbreak", ""], ids=repr)
@@ -124,7 +141,7 @@ def test_djangos_own_response_lines_carry_the_request_id(client: Client) -> None
     finally:
         logging.getLogger("django.request").removeHandler(handler)
 
-    assert (response.status_code, stamped) == (404, ["rid-404"])
+    assert (response.status_code, stamped) == (404, [response["X-Request-ID"]])
 
 
 def test_the_request_id_is_forgotten_when_the_response_closes(client: Client) -> None:

@@ -78,3 +78,14 @@ def test_plain_readiness_is_public(client: Client) -> None:
     response = client.get("/readyz", REMOTE_ADDR=OUTSIDE)
 
     assert (response.status_code, response.content) == (200, b"ok\n")
+
+
+@pytest.mark.django_db
+def test_a_request_relayed_by_our_proxy_is_never_internal(
+    client: Client, settings: Settings
+) -> None:
+    settings.TRUSTED_PROXIES = [ip_network("127.0.0.1/32")]
+
+    response = client.get("/readyz?verbose", REMOTE_ADDR="127.0.0.1")
+
+    assert response.status_code == 403

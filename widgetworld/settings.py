@@ -359,6 +359,17 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if LOCAL else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
+# Networks our own proxies (load balancer, ingress) connect from, as CIDRs.
+# Requests from them came from the internet: they are never "internal" for
+# /metrics, their X-Forwarded-For names the client (rate limits), and their
+# X-Request-ID is kept as is (core/http/proxies.py).
+try:
+    TRUSTED_PROXIES = [
+        ipaddress.ip_network(network, strict=False)
+        for network in env.list("TRUSTED_PROXIES", default=[])
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from error
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -19,10 +19,16 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}")
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
-def accept_or_generate(incoming: str | None) -> str:
-    """The caller's id when it is sane (so traces join up across services), else a new one."""
+def accept_or_generate(incoming: str | None, *, trusted: bool) -> str:
+    """The id for this request's log lines and response.
+
+    From a trusted proxy a sane id is kept as is, so traces join up across
+    services. From anyone else it gets a server part appended: the client's
+    id still finds the request in the logs, but no client can make its lines
+    pass for another request's. Without a sane id, a new one.
+    """
     if incoming and _SANE_REQUEST_ID.fullmatch(incoming):
-        return incoming
+        return incoming if trusted else f"{incoming[:64]}.{uuid.uuid4().hex[:12]}"
     return uuid.uuid4().hex
 
 

@@ -8,13 +8,14 @@ from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponseBase
 
+from core.http.proxies import from_trusted_proxy
 from core.logs.context import accept_or_generate, request_id
 
 HEADER = "X-Request-ID"
 
 
 class RequestIdMiddleware:
-    """Accepts a sane incoming `X-Request-ID` (from the proxy), else makes one.
+    """Keeps a sane `X-Request-ID` from our proxy; suffixes a client's own; else makes one.
 
     The id goes back in the response header, where a shopper's support ticket,
     the proxy's log and gunicorn's access log (`%({x-request-id}o)s`) pick it up.
@@ -27,7 +28,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        rid = accept_or_generate(request.headers.get(HEADER))
+        rid = accept_or_generate(request.headers.get(HEADER), trusted=from_trusted_proxy(request))
         request.request_id = rid  # type: ignore[attr-defined]
         request_id.set(rid)
         response = self.get_response(request)
