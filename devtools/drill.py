@@ -11,7 +11,7 @@ and in a temporary folder removed afterwards:
    `deploy/prometheus/alerts.yml`, every `for:` shortened to `DRILL_FOR`
    (the drill rules are generated, so they never drift from the real ones);
 4. a bounded burst: `CONCURRENCY` clients calling the chaos endpoint
-   `/_chaos/hold?seconds=N` (each holds a database connection N seconds)
+   `POST /_chaos/hold?seconds=N` (each holds a database connection N seconds)
    for `BURST_SECONDS`, then nothing.
 
 It passes when WidgetWorldDBPoolSaturated goes pending within a few seconds
@@ -156,7 +156,7 @@ class Burst:
         def client() -> None:
             while time.monotonic() < self.stop_at:
                 try:
-                    status = http_get(self.url, timeout=HOLD_SECONDS + 10).status
+                    status = http_get(self.url, timeout=HOLD_SECONDS + 10, method="POST").status
                 except OSError:
                     status = 0
                 with self._lock:

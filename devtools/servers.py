@@ -42,10 +42,12 @@ class Answer:
     body: bytes
 
 
-def http_get(url: str, timeout: float = 5, headers: dict[str, str] | None = None) -> Answer:
-    """GET that returns 4xx and 5xx answers instead of raising; OSError if nothing answered."""
+def http_get(
+    url: str, timeout: float = 5, headers: dict[str, str] | None = None, *, method: str = "GET"
+) -> Answer:
+    """A request that returns 4xx and 5xx answers instead of raising; OSError if none came."""
     started = time.monotonic()
-    request = urllib.request.Request(url, headers=headers or {})
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, retry, body = response.status, response.headers["Retry-After"], response.read()
@@ -141,6 +143,10 @@ class Gunicorn(Process):
 
     def get(self, path: str, timeout: float = 30) -> Answer:
         return http_get(self.url + path, timeout=timeout)
+
+    def post(self, path: str, timeout: float = 30) -> Answer:
+        """An empty POST, as the chaos endpoints take."""
+        return http_get(self.url + path, timeout=timeout, method="POST")
 
     def worker_pids(self) -> set[int]:
         return {child.pid for child in psutil.Process(self.popen.pid).children()}

@@ -1,6 +1,8 @@
 """Hold connections the ways real code does, on demand.
 
-Each takes `?seconds=` (0 to 30) and answers 400 to anything else.
+Each is a POST (a GET that holds a connection is one a crawler or a
+prefetching browser could send) from the monitoring network (core/access.py),
+takes `?seconds=` (0 to 30) and answers 400 to anything else.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections.abc import Callable
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from core.access import internal_only
 
 MAX_SECONDS = 30.0
 
@@ -19,8 +24,12 @@ View = Callable[[HttpRequest], HttpResponse]
 
 
 def _timed(view: Callable[[HttpRequest, float], HttpResponse]) -> View:
+    # No CSRF token: the callers are test tools, never a browser, and the
+    # network check below already refuses any page a shopper could be tricked into.
+    @csrf_exempt
     @never_cache
-    @require_GET
+    @require_POST
+    @internal_only
     def wrapper(request: HttpRequest) -> HttpResponse:
         try:
             seconds = float(request.GET.get("seconds", "0"))

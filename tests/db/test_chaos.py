@@ -49,7 +49,7 @@ def start_gunicorn(tmp_path: Path) -> Iterator[StartGunicorn]:
 
 def burst(server: Gunicorn, path: str, count: int) -> list[Answer]:
     with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(lambda _: server.get(path), range(count)))
+        return list(pool.map(lambda _: server.post(path), range(count)))
 
 
 def ours(cluster: PostgresCluster) -> dict[str, int]:
@@ -99,13 +99,13 @@ def test_a_database_restart_heals_without_restarting_the_app(
 ) -> None:
     cluster = make_postgres()
     server = start_gunicorn(cluster, threads=4, WIDGETWORLD_DB_POOL_TIMEOUT="1")
-    assert server.get("/_chaos/query").status == 200
+    assert server.post("/_chaos/query").status == 200
 
     cluster.stop()
-    during = [server.get("/_chaos/query") for _ in range(5)]
+    during = [server.post("/_chaos/query") for _ in range(5)]
     cluster.start()
     healed_at = time.monotonic()
-    while server.get("/_chaos/query").status != 200:
+    while server.post("/_chaos/query").status != 200:
         assert time.monotonic() - healed_at < 10, "still failing 10 s after the restart"
         time.sleep(0.2)
 
@@ -125,7 +125,7 @@ def test_terminated_backends_are_replaced_before_the_next_request(
             " WHERE application_name LIKE 'widgetworld/%'"
         )
 
-    assert server.get("/_chaos/query").status == 200
+    assert server.post("/_chaos/query").status == 200
 
 
 def test_the_gunicorn_master_holds_no_connection_even_with_preload(
@@ -149,7 +149,7 @@ def test_a_connection_held_too_long_is_reported_with_its_stack(
 ) -> None:
     server = start_gunicorn(make_postgres(), WIDGETWORLD_DB_POOL_LEAK_SECONDS="0.5")
 
-    server.get("/_chaos/leak?seconds=2")
+    server.post("/_chaos/leak?seconds=2")
 
     log = server.output()
     assert "connection held for" in log

@@ -266,7 +266,7 @@ def test_a_page_that_renders_after_its_query_does_not_hold_the_connection(
     before = connection.pool_stats()
     assert before is not None
 
-    client.get("/_chaos/render", {"seconds": "0.5"})
+    client.post("/_chaos/render?seconds=0.5")
 
     after = connection.pool_stats()
     assert after is not None
