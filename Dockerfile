@@ -32,7 +32,8 @@ RUN WIDGETWORLD_ENV=local SECRET_KEY=collectstatic-only WIDGETWORLD_DATA_DIR=/tm
     python manage.py collectstatic --noinput && rm -rf /tmp/collectstatic
 
 USER widgetworld
-EXPOSE 8000
+# 8000: the shop; 9464: /metrics from the gunicorn master, never to be published.
+EXPOSE 8000 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=2)"]
 CMD ["gunicorn", "-c", "widgetworld/gunicorn.conf.py"]

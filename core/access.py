@@ -1,4 +1,4 @@
-"""Who may read what the app says about itself: `/metrics` and verbose health.
+"""Who may read what the app says about itself: `/metrics` (on its own port) and verbose health.
 
 They name the database, its load and the app's internals, so they are for
 the monitoring network (`METRICS_ALLOWED_NETWORKS`, loopback by default) or
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
@@ -21,24 +22,34 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from core.http.proxies import Address, is_trusted_proxy, socket_address
 
 View = Callable[..., HttpResponse]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def is_internal(request: HttpRequest) -> bool:
-    token: str = settings.METRICS_TOKEN
-    if token:
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), token.encode()
-        ):
-            return True
+    if bearer_matches(request.headers.get("Authorization", ""), settings.METRICS_TOKEN):
+        return True
     return address_allowed(socket_address(request))
+
+
+def bearer_matches(authorization: str, token: str) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time; never with no token set."""
+    if not token:
+        return False
+    scheme, _, presented = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    )
+
+
+def address_on(address: Address | None, networks: Iterable[Network]) -> bool:
+    return address is not None and any(address in network for network in networks)
 
 
 def address_allowed(address: Address | None) -> bool:
     """On a monitoring network, and not one of our proxies (which relay the internet)."""
-    if address is None or is_trusted_proxy(address):
+    if is_trusted_proxy(address):
         return False
-    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
+    return address_on(address, settings.METRICS_ALLOWED_NETWORKS)
 
 
 def forbidden() -> HttpResponse:

@@ -1,17 +1,15 @@
-"""Infrastructure endpoints, mounted at the site root."""
+"""Infrastructure endpoints, mounted at the site root (`/metrics` has a port of its own)."""
 
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, include, path
 
 from core.health import views as health
-from core.metrics import views as metrics
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("livez", health.livez, name="livez"),
     path("readyz", health.readyz, name="readyz"),
     # For tools that expect the older name.
     path("healthz", health.readyz, name="healthz"),
-    path("metrics", metrics.metrics, name="metrics"),
 ]
 
 if settings.CHAOS_ENDPOINTS:

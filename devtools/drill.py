@@ -7,7 +7,7 @@ and in a temporary folder removed afterwards:
    our own cache server (`devtools.localcache`);
 2. WidgetWorld under gunicorn with `widgetworld/gunicorn.conf.py`, two
    workers whose pools may hold at most `POOL_MAX` connections each;
-3. Debian's `prometheus` scraping `/metrics` every second with the rules of
+3. Debian's `prometheus` scraping `/metrics` (its own port) every second with the rules of
    `deploy/prometheus/alerts.yml`, every `for:` shortened to `DRILL_FOR`
    (the drill rules are generated, so they never drift from the real ones);
 4. a bounded burst: `CONCURRENCY` clients calling the chaos endpoint
@@ -227,7 +227,7 @@ def stack(workdir: Path) -> Iterator[tuple[Gunicorn, Prometheus]]:
             started.append(app)
             app.wait_until_serving()
             rules = drill_rules(ALERTS, workdir / "drill-alerts.yml", DRILL_FOR)
-            prometheus = Prometheus(f"127.0.0.1:{app.port}", rules, workdir)
+            prometheus = Prometheus(f"127.0.0.1:{app.metrics_port}", rules, workdir)
             started.append(prometheus)
             wait_for("Prometheus to scrape WidgetWorld", prometheus.target_up, 30)
             yield app, prometheus

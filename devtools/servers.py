@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -133,6 +134,8 @@ class Gunicorn(Process):
         self, database_url: str, log: Path, *, args: Sequence[str] = (), **env: str
     ) -> None:
         self.port = int(env.pop("PORT", 0)) or free_port()
+        # The master's /metrics listener takes whatever port the OS gives it.
+        env.setdefault("METRICS_PORT", "0")
         environment = app_environment(database_url, HOST="127.0.0.1", PORT=str(self.port), **env)
         self.workers = int(environment.get("WEB_CONCURRENCY", "2"))
         super().__init__([*GUNICORN, *args], environment, log, BASE_DIR)
@@ -148,17 +151,33 @@ class Gunicorn(Process):
         """An empty POST, as the chaos endpoints take."""
         return http_get(self.url + path, timeout=timeout, method="POST")
 
+    @property
+    def metrics_port(self) -> int:
+        """The port the master serves /metrics on, as it logged it at start."""
+        found = re.search(r"serving /metrics on http://[^:\s]+:(\d+)/metrics", self.output())
+        if found is None:
+            raise ServerError(f"gunicorn has not said where /metrics is:\n{self.tail()}")
+        return int(found.group(1))
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def metrics(self) -> str:
+        return http_get(self.metrics_url).body.decode()
+
     def worker_pids(self) -> set[int]:
         return {child.pid for child in psutil.Process(self.popen.pid).children()}
 
     def wait_until_serving(self, timeout: float = 60) -> None:
-        """Every worker forked and /livez answering."""
+        """Every worker forked, /metrics listening and /livez answering."""
 
         def serving() -> bool:
             if not self.alive():
                 raise ServerError(f"gunicorn exited:\n{self.tail()}")
             forked = len(self.worker_pids()) >= self.workers
-            return forked and self.get("/livez", timeout=2).status == 200
+            exporting = "serving /metrics on" in self.output()
+            return forked and exporting and self.get("/livez", timeout=2).status == 200
 
         wait_for("gunicorn to serve /livez", serving, timeout)
 

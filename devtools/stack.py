@@ -198,11 +198,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _load_settings()
         stack = LocalStack(settings)
-        if options.command == "serve" and not port_is_free(settings.PORT, settings.HOST):
-            raise StackError(
-                f"{settings.HOST}:{settings.PORT} is already in use "
-                "(another `make run`?): stop it or set PORT to a free port"
-            )
+        if options.command == "serve":
+            for variable in ("PORT", "METRICS_PORT"):
+                host = settings.HOST if variable == "PORT" else settings.METRICS_HOST
+                port = getattr(settings, variable)
+                if port and not port_is_free(port, host):
+                    raise StackError(
+                        f"{host}:{port} is already in use "
+                        f"(another `make run`?): stop it or set {variable} to a free port"
+                    )
         with stack.database() as url, stack.cache() as cache_url:
             if options.command == "serve":
                 return stack.serve(url, cache_url)

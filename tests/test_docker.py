@@ -185,7 +185,13 @@ def test_prometheus_scrapes_the_web_service(compose: dict[str, Any]) -> None:
     )
 
     [job] = config["scrape_configs"]
-    assert (job["metrics_path"], job["static_configs"][0]["targets"]) == ("/metrics", ["web:8000"])
+    assert (job["metrics_path"], job["static_configs"][0]["targets"]) == ("/metrics", ["web:9464"])
+
+
+def test_the_metrics_port_is_never_published(compose: dict[str, Any]) -> None:
+    web = compose["services"]["web"]
+
+    assert (web["environment"]["METRICS_PORT"], web["ports"]) == ("9464", ["127.0.0.1:8000:8000"])
 
 
 def test_the_web_service_lets_the_compose_network_scrape(compose: dict[str, Any]) -> None:

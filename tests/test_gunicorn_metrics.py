@@ -78,7 +78,7 @@ def test_counters_sum_across_workers(app: Gunicorn) -> None:
     served_by = {line["pid"] for line in access_lines(app) if line["path"] == "/livez"}
 
     counted = sample(
-        app.get("/metrics").body.decode(),
+        app.metrics(),
         "django_http_requests_latency_seconds_by_view_method_count",
         view="livez",
         method="GET",
@@ -112,9 +112,7 @@ def test_a_dead_workers_pool_gauges_disappear(app: Gunicorn) -> None:
         http_get(app.url + "/readyz")
         return {
             int(pid)
-            for pid in re.findall(
-                r'widgetworld_db_pool_max\{[^}]*pid="(\d+)"', app.get("/metrics").body.decode()
-            )
+            for pid in re.findall(r'widgetworld_db_pool_max\{[^}]*pid="(\d+)"', app.metrics())
         }
 
     deadline = time.monotonic() + 20
@@ -129,3 +127,23 @@ def test_a_dead_workers_pool_gauges_disappear(app: Gunicorn) -> None:
         time.sleep(0.2)
 
     assert victim not in reporting()
+
+
+def test_the_shops_port_never_serves_metrics(app: Gunicorn) -> None:
+    shop = app.get("/metrics")
+    metrics = http_get(app.metrics_url)
+
+    assert (shop.status, metrics.status, b"widgetworld_ready" in metrics.body) == (404, 200, True)
+
+
+def test_the_master_answers_scrapes_while_every_worker_is_stuck(app: Gunicorn) -> None:
+    stuck = sorted(workers(app))
+    for pid in stuck:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        answer = http_get(app.metrics_url, timeout=5)
+    finally:
+        for pid in stuck:
+            os.kill(pid, signal.SIGCONT)
+
+    assert answer.status == 200

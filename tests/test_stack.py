@@ -32,13 +32,17 @@ class Serve:
 
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = int(env.pop("PORT", free_port()))
+        # Not the suite's own settings: chaos endpoints are refused outside tests.
         environment = {
-            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL")
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "CACHE_URL", "WIDGETWORLD_CHAOS_ENDPOINTS")
         }
         environment.update(
             WIDGETWORLD_ENV="local",
             WIDGETWORLD_DATA_DIR=str(data_dir),
             PORT=str(self.port),
+            METRICS_PORT="0",
             WEB_CONCURRENCY="2",
             WEB_THREADS="2",
             **env,

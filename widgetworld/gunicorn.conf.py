@@ -47,6 +47,31 @@ wsgi_app = "widgetworld.wsgi:application"
 control_socket_disable = True
 
 
+# The master's /metrics listener (core/metrics/exporter.py), once it is ready.
+_metrics: Any = None
+
+
+def when_ready(server: Any) -> None:
+    """In the master, before any worker: /metrics on its own port, from every worker's files."""
+    # Imported here, never above: prometheus_client picks file-backed values
+    # only if PROMETHEUS_MULTIPROC_DIR is set when it is first imported.
+    from core.metrics.exporter import MetricsServer, metrics_app
+
+    global _metrics
+    if _metrics is None:
+        app = metrics_app(settings.METRICS_ALLOWED_NETWORKS, settings.METRICS_TOKEN)
+        _metrics = MetricsServer(settings.METRICS_HOST, settings.METRICS_PORT, app).start()
+    server.log.info(
+        "serving /metrics on http://%s:%d/metrics", settings.METRICS_HOST, _metrics.port
+    )
+
+
+def post_fork(server: object, worker: object) -> None:
+    """A worker inherits the master's metrics socket: it must never answer on it."""
+    if _metrics is not None:
+        _metrics.close_socket()
+
+
 def pre_fork(server: object, worker: object) -> None:
     """The master serves no request: whatever pool it opened must not reach a worker."""
     from core.db.backends.postgresql import registry
@@ -67,4 +92,6 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
+    if _metrics is not None:
+        _metrics.stop()
     multiprocess.cleanup()

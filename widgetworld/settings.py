@@ -354,7 +354,7 @@ if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not LOCAL)
 # Probes and scrapers speak plain HTTP to the pod itself.
-SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^healthz$"]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not LOCAL)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if LOCAL else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
@@ -388,6 +388,15 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from error
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /metrics is served by the gunicorn master on a port of its own, never on
+# PORT, so a proxy forwarding the shop can never forward it (core/metrics/
+# exporter.py). 0 lets the OS pick (tests); the master logs the port it got.
+METRICS_HOST = env.str("METRICS_HOST", default=HOST)
+METRICS_PORT = env.int("METRICS_PORT", default=9464)
+if METRICS_PORT == PORT:
+    raise ImproperlyConfigured(
+        "METRICS_PORT must differ from PORT: the shop's port never serves it"
+    )
 
 # /readyz: how long the database may take to answer SELECT 1, and the share of
 # the pool's ceiling in use at which this worker says "not ready" without

@@ -9,8 +9,13 @@ in the metrics directory. When it dies the kernel drops the lock and another
 worker takes over at its next try.
 
 The thread starts lazily, on a worker's first request, so it never runs in
-the gunicorn master. Without gunicorn (tests, management commands) there is
-no thread: the one process samples when `/metrics` is scraped.
+the gunicorn master, which only reads the files when it is scraped
+(core/metrics/exporter.py). Without gunicorn (tests, management commands)
+there is no thread and no scrape: tests call `sample()` themselves.
+
+Other parts of the app can have the thread refresh their own gauges with
+`every()`: health registers readiness, so the "not ready" alert has data even
+where no orchestrator probes `/readyz`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import IO
 
 from django.db import connections
@@ -50,6 +56,7 @@ class Sampler:
         self._server_due = 0.0
         self._server_failing = False
         self._server = ServerPublisher()
+        self._tasks: list[_Task] = []
 
     def ensure_started(self) -> None:
         """Start this worker's thread once; a forked child starts its own.
@@ -67,6 +74,10 @@ class Sampler:
             thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
             thread.start()
 
+    def every(self, interval: float, task: Callable[[], object]) -> None:
+        """Run `task` on the sampler thread about every `interval` seconds (under gunicorn)."""
+        self._tasks.append(_Task(interval, task))
+
     def wake(self) -> None:
         """Sample now rather than at the next tick (a resize or timeout just happened)."""
         self._wake.set()
@@ -77,6 +88,8 @@ class Sampler:
             self._wake.clear()
             try:
                 self.sample()
+                for task in self._tasks:
+                    task.run_if_due()
             except Exception:
                 # The sampler must outlive any one bad sample; say so, then go on.
                 logger.exception("metrics sample failed")
@@ -133,6 +146,19 @@ class Sampler:
                 return False
             self._lock_file = lock_file
         return True
+
+
+class _Task:
+    def __init__(self, interval: float, run: Callable[[], object]) -> None:
+        self.interval = interval
+        self.run = run
+        self.due = 0.0
+
+    def run_if_due(self) -> None:
+        now = time.monotonic()
+        if now >= self.due:
+            self.due = now + self.interval
+            self.run()
 
 
 sampler = Sampler()
