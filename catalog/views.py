@@ -32,6 +32,7 @@ from catalog.models import Category, Order, Widget
 from catalog.selectors.listing import PageNotFound, widget_listing
 from catalog.services.checkout import CheckoutError, PriceChangedError, place_order
 from core.http.priority import urgent_for
+from core.http.headers import SVG_POLICY
 
 FEATURED_WIDGETS = 8
 RELATED_WIDGETS = 4
@@ -151,6 +152,8 @@ def widget_image(request: HttpRequest, slug: str) -> HttpResponse:
     response = HttpResponse(svg, content_type="image/svg+xml")
     # Drawn only from the SKU and attributes, which rarely change: a day is safe.
     response["Cache-Control"] = "public, max-age=86400"
+    # An SVG opened on its own is a document that could run script: never ours.
+    response["Content-Security-Policy"] = SVG_POLICY
     return response
 
 

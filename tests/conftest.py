@@ -127,3 +127,14 @@ def make_cache_server() -> Iterator[MakeCacheServer]:
 def django_db_modify_db_settings(postgres: PostgresCluster) -> None:
     """Point Django at the suite's server before pytest-django creates the test database."""
     settings.DATABASES["default"].update(postgres.credentials("widgetworld").django())
+
+
+@pytest.fixture
+def admin_client(db: None, client: Any) -> Any:
+    """pytest-django's admin client, logged in as the back office demands: with a one-time code."""
+    from tests.staff import current_code, log_in, make_staff
+
+    user, device = make_staff("admin")
+    response = log_in(client, user.username, code=current_code(device))
+    assert response.status_code == 302, response.content
+    return client

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.db.backends.postgresql.options import PoolOptions
+from core.http.headers import static_headers
 from core.logs.config import django_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -104,7 +106,8 @@ if WEB_CONCURRENCY < 1 or WEB_THREADS < 1:
 # -- Applications ----------------------------------------------------------------
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on a site that requires a second factor (core/staff).
+    "core.staff.adminconfig.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -113,7 +116,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     # Full-text search, trigram similarity and their indexes.
     "django.contrib.postgres",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "core",
+    "core.staff",
     "catalog",
 ]
 
@@ -123,14 +132,21 @@ MIDDLEWARE = [
     # Next, so that every later line logged for the request carries its id.
     "core.logs.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Outside WhiteNoise, so static files get the same policies as pages.
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "core.http.unavailable.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A staff session ended server-side (logout, revocation, expiry) is logged out here.
+    "core.staff.sessions.StaffSessionMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -374,6 +390,62 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy (django-csp): our own origin only, and no inline
+# script or style anywhere, ever: no 'unsafe-inline', no nonces, no hashes.
+# A template that needs behaviour or style links a static file
+# (docs/storefront.md, "Content-Security-Policy"); the admin already does.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+# Powerful browser features the shop never uses, off for every page and for
+# anything a page could embed. A payment step that uses the Payment Request
+# API would allow "payment" for its own origin.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+
+# /.well-known/security.txt (RFC 9116): where to report a vulnerability.
+SECURITY_TXT_CONTACT = env.list(
+    "SECURITY_TXT_CONTACT", default=[f"mailto:security@{ALLOWED_HOSTS[0].lstrip('.')}"]
+)
+SECURITY_TXT_POLICY = env.str("SECURITY_TXT_POLICY", default="")
+SECURITY_TXT_LANGUAGES = env.str("SECURITY_TXT_LANGUAGES", default="en")
+# Expires is always this many days ahead, so the file never goes stale by neglect.
+SECURITY_TXT_EXPIRES_DAYS = env.int("SECURITY_TXT_EXPIRES_DAYS", default=180)
+if not 1 <= SECURITY_TXT_EXPIRES_DAYS <= 365:
+    raise ImproperlyConfigured("SECURITY_TXT_EXPIRES_DAYS must be from 1 to 365 (RFC 9116)")
+
 # -- Monitoring ------------------------------------------------------------------------
 
 # /metrics and verbose health output are for the monitoring network: these
@@ -408,6 +480,38 @@ if READYZ_TIMEOUT <= 0 or not 0 < READYZ_POOL_SATURATION <= 1:
         "READYZ_TIMEOUT must be positive and READYZ_POOL_SATURATION in (0, 1]"
     )
 
+# -- The back office (core/staff) -------------------------------------------------------
+
+# Where the admin lives: not /admin/, where every script looks first.
+ADMIN_PATH = env.str("ADMIN_PATH", default="admin").strip("/")
+if not ADMIN_PATH or not all(
+    part.replace("-", "").replace("_", "").isalnum() for part in ADMIN_PATH.split("/")
+):
+    raise ImproperlyConfigured(
+        f"ADMIN_PATH={ADMIN_PATH!r}: expected a path such as back-office or staff/x7"
+    )
+# A staff login lasts this long (and no cookie outlives it), unless ended sooner.
+STAFF_SESSION_HOURS = env.float("STAFF_SESSION_HOURS", default=8.0)
+# Lockout (django-axes): this many failures of one username from one client
+# address pause that pair for ADMIN_LOCKOUT_MINUTES. Keyed on the pair, an
+# attacker's address never locks a real staff member out, and never for ever.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.http.proxies.client_address"
+AXES_LOCKOUT_CALLABLE = "core.staff.lockout.locked_out"
+AXES_VERBOSE = False
+if ENVIRONMENT == "test":
+    # Test logins hash in microseconds; every other environment keeps Django's default.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The name staff see in their authenticator app.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="WidgetWorld")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}
     for name in (
@@ -430,6 +534,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "widgetworld" / "static"]
+# SVG files can carry script: served with a sandboxing policy of their own.
+WHITENOISE_ADD_HEADERS_FUNCTION = static_headers
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Hashed names let browsers and a CDN cache static files forever. Tests

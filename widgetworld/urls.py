@@ -1,10 +1,11 @@
-"""The site's URL map: the storefront at the root, the admin for staff, probes beside them."""
+"""The site's URL map: the storefront at the root, the admin (at ADMIN_PATH) for staff, probes."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path(f"{settings.ADMIN_PATH}/", admin.site.urls),
     path("", include("core.urls")),
     path("", include("catalog.urls")),
 ]
