@@ -12,47 +12,29 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from catalog.factories import CategoryFactory, WidgetFactory
 from catalog.models import Order, Widget
+from tests.browser import Browser, chromium
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As the guide says: headless, and no sandbox because CI runs as root.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 
 @pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: `make system-deps` as root installs it")
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls the
-    # test (and pytest-django's teardown) make meanwhile are still plain sync code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        browser.close()
-        # With the event loop there, the ORM gave this test connections of its
-        # own; close them, or the test database cannot be dropped.
-        connections.close_all()
+    with chromium(monkeypatch) as watched:
+        yield watched
+
+
+@pytest.fixture
+def page(browser: Browser) -> Page:
+    return browser.page
 
 
 def snap(page: Page, step: str) -> None:
@@ -72,7 +54,7 @@ def catalog(transactional_db: None) -> Widget:
 
 
 def test_a_shopper_finds_buys_and_gets_an_order_number(
-    catalog: Widget, live_server: LiveServer, page: Page
+    catalog: Widget, live_server: LiveServer, browser: Browser, page: Page
 ) -> None:
     # The database first: set up before the live server, it is torn down after
     # the server's threads let go of their connections.
@@ -126,4 +108,8 @@ def test_a_shopper_finds_buys_and_gets_an_order_number(
     snap(page, "08-confirmation")
     order = Order.objects.get()
     catalog.refresh_from_db()
-    assert (page.locator(".order-number").inner_text(), catalog.stock) == (order.number, 6)
+    assert (page.locator(".order-number").inner_text(), catalog.stock, browser.csp_violations) == (
+        order.number,
+        6,
+        [],
+    )
