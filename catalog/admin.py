@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from catalog.models import Category, Order, OrderLine, Widget
+from catalog.services.orders import StatusChangeError, change_status
 
 
 @admin.register(Category)
@@ -43,7 +47,12 @@ class OrderLineInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    """Orders are what shoppers agreed to: staff move the status on, never rewrite the lines."""
+    """Orders are what shoppers agreed to: staff move the status on, never rewrite the lines.
+
+    A status change goes through catalog/services/orders.py, never a plain
+    save: cancelling returns the stock in the same transaction, exactly once,
+    even when two people cancel at the same moment.
+    """
 
     list_display = ("number", "created_at", "full_name", "email", "total", "status")
     list_filter = ("status", "created_at", "country")
@@ -70,5 +79,35 @@ class OrderAdmin(admin.ModelAdmin):
         ("Totals", {"fields": ("currency", "subtotal", "shipping", "total")}),
     )
 
+    actions = ("cancel_orders",)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        fields = [name for name in form.changed_data if name != "status"]
+        if fields:
+            obj.save(update_fields=[*fields, "updated_at"])
+        if "status" in form.changed_data:
+            try:
+                change_status(obj.pk, form.cleaned_data["status"])
+            except StatusChangeError as error:
+                self.message_user(request, str(error), messages.ERROR)
+            obj.refresh_from_db()
+
+    @admin.action(description="Cancel the selected orders and return their stock")
+    def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        cancelled, refused = 0, []
+        for order in queryset:
+            try:
+                cancelled += change_status(order.pk, Order.Status.CANCELLED)
+            except StatusChangeError:
+                refused.append(order.number)
+        self.message_user(request, f"{cancelled} order(s) cancelled, their stock returned.")
+        if refused:
+            self.message_user(
+                request, "Not cancelled (already shipped): " + ", ".join(refused), messages.WARNING
+            )

@@ -208,10 +208,14 @@ class Order(models.Model):
     """One checkout; lines keep a copy of what was bought, at the price paid.
 
     `idempotency_key` comes from the checkout form: a double click or a replay
-    of the same form hits its unique constraint and gets the first order back.
+    of the same form hits its unique constraint and gets the first order back,
+    but only in the browser that placed it (`placed_by`). Status changes go
+    through catalog/services/orders.py, which returns stock on cancellation.
     """
 
     class Status(models.TextChoices):
+        # Holding stock until a payment step confirms it, or until `hold_expires_at`.
+        PENDING = "pending", "Awaiting payment"
         PLACED = "placed", "Placed"
         PAID = "paid", "Paid"
         SHIPPED = "shipped", "Shipped"
@@ -219,8 +223,16 @@ class Order(models.Model):
 
     number = models.CharField(max_length=16, unique=True, editable=False)
     idempotency_key = models.UUIDField(unique=True, editable=False)
+    # A digest of the placing browser's secret (never the secret itself).
+    placed_by = models.CharField(max_length=64, blank=True, editable=False)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PLACED, db_index=True
+    )
+    hold_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="An order still awaiting payment then is cancelled and its stock released.",
     )
     full_name = models.CharField(max_length=150)
     email = models.EmailField(db_index=True)
@@ -239,6 +251,13 @@ class Order(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        indexes = (
+            models.Index(
+                fields=["hold_expires_at"],
+                name="order_hold_expiry_idx",
+                condition=Q(status="pending"),
+            ),
+        )
 
     def __str__(self) -> str:
         return self.number

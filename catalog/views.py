@@ -7,7 +7,10 @@ the catalog version, the category tree, then one query per list on the page.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
+import secrets
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -30,7 +33,12 @@ from catalog.forms import (
 from catalog.http import revalidated
 from catalog.models import Category, Order, Widget
 from catalog.selectors.listing import PageNotFound, widget_listing
-from catalog.services.checkout import CheckoutError, PriceChangedError, place_order
+from catalog.services.checkout import (
+    CheckoutError,
+    KeyReusedError,
+    PriceChangedError,
+    place_order,
+)
 from core.http.priority import urgent_for
 from core.http.headers import SVG_POLICY
 
@@ -39,6 +47,8 @@ RELATED_WIDGETS = 4
 # Order numbers this browser placed, newest last: only they may see a confirmation.
 ORDERS_SESSION_KEY = "orders"
 ORDERS_REMEMBERED = 5
+# This browser's secret, whose digest marks the orders it places.
+SHOPPER_SESSION_KEY = "shopper"
 
 
 @require_safe
@@ -290,6 +300,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         if not contents.lines:
             messages.info(request, "Your cart is empty: add a widget or two first.")
             return redirect("catalog:cart")
+        _shopper(request)
         return _checkout_page(request, contents, CheckoutForm.fresh(contents.total))
 
     form = CheckoutForm(request.POST)
@@ -311,6 +322,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             customer=form.customer(),
             lines={line.widget.id: line.quantity for line in contents.lines},
             expected_total=form.cleaned_data["expected_total"],
+            placed_by=_shopper(request),
         )
     except CheckoutError as error:
         if not contents.lines:
@@ -320,6 +332,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
         data = request.POST.copy()
         if isinstance(error, PriceChangedError):
             data["expected_total"] = str(error.total)
+        if isinstance(error, KeyReusedError):
+            # Someone else's key: a fresh one, so this browser's next submission is its own.
+            data["idempotency_key"] = str(uuid.uuid4())
         return _checkout_page(
             request, cart.contents(), CheckoutForm(data), status=409, error=str(error)
         )
@@ -346,6 +361,18 @@ def _checkout_page(
 ) -> HttpResponse:
     context = {"contents": contents, "form": form, "error": error}
     return render(request, "catalog/checkout.html", context, status=status)
+
+
+def _shopper(request: HttpRequest) -> str:
+    """A digest of this browser's own secret, kept in its session: who placed an order.
+
+    Minted when the checkout form is first shown, so a double click's two
+    submissions carry the same one. Only the digest reaches the database.
+    """
+    secret = request.session.get(SHOPPER_SESSION_KEY)
+    if not isinstance(secret, str):
+        secret = request.session[SHOPPER_SESSION_KEY] = secrets.token_urlsafe(24)
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _remember_order(request: HttpRequest, order: Order) -> None:

@@ -358,6 +358,14 @@ def _money(name: str, default: str) -> Decimal:
 
 FREE_SHIPPING_FROM = _money("FREE_SHIPPING_FROM", "50.00")
 SHIPPING_FEE = _money("SHIPPING_FEE", "4.95")
+# Stock holds, for when a payment step exists (docs/storefront.md): orders
+# then start "awaiting payment" and are cancelled, their stock returned, if
+# unpaid after ORDER_HOLD_MINUTES (`manage.py release_expired_holds`, every
+# minute). Off until a payment provider confirms orders.
+ORDER_AWAIT_PAYMENT = env.bool("ORDER_AWAIT_PAYMENT", default=False)
+ORDER_HOLD_MINUTES = env.float("ORDER_HOLD_MINUTES", default=30)
+if ORDER_HOLD_MINUTES <= 0:
+    raise ImproperlyConfigured("ORDER_HOLD_MINUTES must be positive")
 # How long browsers and a CDN may reuse a catalog API answer without asking
 # again; pages are per-shopper (cart, CSRF token) and always revalidate.
 CATALOG_API_MAX_AGE = env.int("CATALOG_API_MAX_AGE", default=60)

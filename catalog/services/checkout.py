@@ -20,16 +20,19 @@ mechanism: the lock makes the check-then-decrement safe.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from catalog import metrics
 from catalog.cart import shipping_for
 from catalog.models import Order, OrderLine, Widget
 
@@ -68,6 +71,12 @@ class CheckoutError(Exception):
 
 class EmptyCartError(CheckoutError):
     message = "Your cart is empty."
+
+
+class KeyReusedError(CheckoutError):
+    """The form's key already placed an order, in another browser: its order is not ours to show."""
+
+    message = "This checkout form was already used. Please check your details and place the order."
 
 
 @dataclass(frozen=True)
@@ -115,8 +124,12 @@ def new_order_number() -> str:
     return f"WW-{chars[:5]}-{chars[5:]}"
 
 
-def existing_order(key: uuid.UUID) -> Order | None:
-    return Order.objects.filter(idempotency_key=key).first()
+def existing_order(key: uuid.UUID, placed_by: str) -> Order | None:
+    """The order `key` already placed, if the same browser placed it; KeyReusedError otherwise."""
+    order = Order.objects.filter(idempotency_key=key).first()
+    if order is not None and not hmac.compare_digest(order.placed_by, placed_by):
+        raise KeyReusedError
+    return order
 
 
 def place_order(
@@ -125,14 +138,17 @@ def place_order(
     customer: Customer,
     lines: Mapping[int, int],
     expected_total: Decimal | None = None,
+    placed_by: str = "",
 ) -> Placement:
     """Place one order for `lines` ({widget id: quantity}), or return the one `key` already has.
 
     `expected_total` is the total the shopper was shown; when given and the
     prices read under lock differ, PriceChangedError is raised instead of
-    charging a surprise.
+    charging a surprise. `placed_by` identifies the placing browser (a digest
+    of a secret in its session): a replayed key returns its order only to the
+    browser that placed it, anyone else gets KeyReusedError.
     """
-    if (order := existing_order(key)) is not None:
+    if (order := existing_order(key, placed_by)) is not None:
         return Placement(order, created=False)
     if not lines:
         raise EmptyCartError
@@ -140,12 +156,14 @@ def place_order(
         raise ValueError("quantities must be positive")
     try:
         with transaction.atomic():
-            order = _place(key, customer, lines, expected_total)
+            order = _place(key, customer, lines, expected_total, placed_by)
     except IntegrityError:
         # Lost the race for this key: the other request placed the order.
-        if (order := existing_order(key)) is not None:
+        if (order := existing_order(key, placed_by)) is not None:
             return Placement(order, created=False)
         raise
+    metrics.ORDERS_PLACED.inc()
+    metrics.ORDER_UNITS.inc(sum(lines.values()))
     return Placement(order, created=True)
 
 
@@ -154,10 +172,18 @@ def _place(
     customer: Customer,
     lines: Mapping[int, int],
     expected_total: Decimal | None,
+    placed_by: str,
 ) -> Order:
+    now = timezone.now()
+    # With a payment step the order holds its stock only until the hold
+    # expires (catalog/services/orders.py); without one it is placed outright.
+    awaiting = settings.ORDER_AWAIT_PAYMENT
     order = Order.objects.create(
         number=new_order_number(),
         idempotency_key=key,
+        placed_by=placed_by,
+        status=Order.Status.PENDING if awaiting else Order.Status.PLACED,
+        hold_expires_at=now + timedelta(minutes=settings.ORDER_HOLD_MINUTES) if awaiting else None,
         currency=settings.CURRENCY,
         full_name=customer.full_name,
         email=customer.email,
@@ -185,7 +211,6 @@ def _place(
     if expected_total is not None and subtotal + shipping != expected_total:
         raise PriceChangedError(subtotal + shipping)
 
-    now = timezone.now()
     for widget in widgets:
         widget.stock -= lines[widget.pk]
         widget.updated_at = now  # bulk_update skips auto_now: pages' ETags must change
