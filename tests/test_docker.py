@@ -58,10 +58,13 @@ def test_database_health_is_pg_isready(compose: dict[str, Any]) -> None:
     assert "pg_isready" in " ".join(compose["services"]["db"]["healthcheck"]["test"])
 
 
-def test_web_waits_for_a_healthy_database(compose: dict[str, Any]) -> None:
+def test_web_waits_for_a_healthy_database_and_the_migrations(compose: dict[str, Any]) -> None:
     depends_on = compose["services"]["web"]["depends_on"]
 
-    assert depends_on["db"] == {"condition": "service_healthy"}
+    assert (depends_on["db"], depends_on["migrate"]) == (
+        {"condition": "service_healthy"},
+        {"condition": "service_completed_successfully"},
+    )
 
 
 def test_web_uses_the_cache_service_once_it_is_healthy(compose: dict[str, Any]) -> None:
@@ -83,10 +86,15 @@ def test_the_cache_is_valkey_with_a_ping_healthcheck_and_no_disk(compose: dict[s
     ) == (True, True, True)
 
 
-def test_web_migrates_then_runs_the_production_command(compose: dict[str, Any]) -> None:
-    command = command_of(compose["services"]["web"])
+def test_the_migrator_role_migrates_and_the_web_role_serves(compose: dict[str, Any]) -> None:
+    migrate, web = compose["services"]["migrate"], compose["services"]["web"]
 
-    assert re.search(rf"migrate --noinput && .*&& exec {re.escape(GUNICORN)}", command)
+    assert (
+        "migrate --noinput" in command_of(migrate),
+        migrate["environment"]["DATABASE_URL"].startswith("postgres://widgetworld_migrator:"),
+        command_of(web),
+        web["environment"]["DATABASE_URL"].startswith("postgres://widgetworld_web:"),
+    ) == (True, True, GUNICORN, True)
 
 
 def test_web_has_a_healthcheck_on_livez(compose: dict[str, Any]) -> None:
