@@ -21,6 +21,7 @@ from catalog.forms import ApiListingForm
 from catalog.http import revalidated
 from catalog.models import Category, Widget
 from catalog.selectors.listing import PageNotFound, widget_listing
+from core.ratelimit.views import rate_limited
 
 
 def _error(status: int, message: str, errors: dict[str, Any] | None = None) -> JsonResponse:
@@ -60,6 +61,7 @@ def _page_link(request: HttpRequest, page: Page, number: int | None) -> str | No
 
 
 @require_safe
+@rate_limited("api", methods=("GET", "HEAD"))
 @revalidated(per_shopper=False)
 def widgets(request: HttpRequest) -> JsonResponse:
     tree = category_tree(request)
@@ -85,6 +87,7 @@ def widgets(request: HttpRequest) -> JsonResponse:
 
 
 @require_safe
+@rate_limited("api", methods=("GET", "HEAD"))
 @revalidated(per_shopper=False)
 def widget(request: HttpRequest, slug: str) -> JsonResponse:
     found = Widget.objects.filter(slug=slug, is_active=True).first()
@@ -95,6 +98,7 @@ def widget(request: HttpRequest, slug: str) -> JsonResponse:
 
 
 @require_safe
+@rate_limited("api", methods=("GET", "HEAD"))
 @revalidated(per_shopper=False)
 def categories(request: HttpRequest) -> JsonResponse:
     rows = list(

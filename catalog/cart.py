@@ -116,6 +116,8 @@ class Cart:
             raise CartError(f"Only {widget.stock} of {widget.name} in stock{in_cart}.")
         if new > settings.CART_MAX_QUANTITY:
             raise CartError(f"At most {settings.CART_MAX_QUANTITY} of one widget per order.")
+        if self.count + quantity > settings.ORDER_MAX_UNITS:
+            raise CartError(f"An order holds at most {settings.ORDER_MAX_UNITS} widgets.")
         if widget.id not in self.items and len(self.items) >= settings.CART_MAX_LINES:
             raise CartError(f"Your cart holds at most {settings.CART_MAX_LINES} different widgets.")
         self.items[widget.id] = new
@@ -129,6 +131,8 @@ class Cart:
             return
         if quantity > widget.stock:
             raise CartError(f"Only {widget.stock} of {widget.name} in stock.")
+        if self.count - self.quantity_of(widget.id) + quantity > settings.ORDER_MAX_UNITS:
+            raise CartError(f"An order holds at most {settings.ORDER_MAX_UNITS} widgets.")
         self.items[widget.id] = quantity
         self._save()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import secrets
 import uuid
 from typing import Any
 
@@ -41,14 +40,14 @@ from catalog.services.checkout import (
 )
 from core.http.priority import urgent_for
 from core.http.headers import SVG_POLICY
+from core.ratelimit.limiter import limit, session_id
+from core.ratelimit.views import rate_limited, too_many_requests
 
 FEATURED_WIDGETS = 8
 RELATED_WIDGETS = 4
 # Order numbers this browser placed, newest last: only they may see a confirmation.
 ORDERS_SESSION_KEY = "orders"
 ORDERS_REMEMBERED = 5
-# This browser's secret, whose digest marks the orders it places.
-SHOPPER_SESSION_KEY = "shopper"
 
 
 @require_safe
@@ -77,6 +76,7 @@ def category(request: HttpRequest, path: str) -> HttpResponse:
 
 
 @require_safe
+@rate_limited("search", methods=("GET", "HEAD"))
 @revalidated(per_shopper=True)
 def search_page(request: HttpRequest) -> HttpResponse:
     return _listing(request, title="Search", searching=True)
@@ -215,6 +215,7 @@ def cart_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@rate_limited("cart")
 def cart_add(request: HttpRequest) -> HttpResponse:
     form = AddToCartForm(request.POST)
     widget_id = str(form.data.get("widget", ""))
@@ -236,6 +237,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@rate_limited("cart")
 def cart_update(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
     form = UpdateCartForm(request.POST)
@@ -292,6 +294,7 @@ def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 # A shopper paying goes ahead of browsing when connections are scarce.
 @urgent_for("POST")
+@rate_limited("checkout")
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
     contents = cart.contents()
@@ -316,6 +319,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
             status=409,
             error="Your cart changed: please check the new total.",
         )
+    units = limit("order-units")
+    if not (verdict := units.check(request, cost=contents.count)).allowed:
+        return too_many_requests(request, verdict)
     try:
         placement = place_order(
             key=form.cleaned_data["idempotency_key"],
@@ -339,6 +345,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             request, cart.contents(), CheckoutForm(data), status=409, error=str(error)
         )
     if placement.created:
+        units.charge(request, cost=contents.count)
         cart.clear()
     else:
         # A replay (double click, retry): take out what that order bought, and
@@ -369,10 +376,7 @@ def _shopper(request: HttpRequest) -> str:
     Minted when the checkout form is first shown, so a double click's two
     submissions carry the same one. Only the digest reaches the database.
     """
-    secret = request.session.get(SHOPPER_SESSION_KEY)
-    if not isinstance(secret, str):
-        secret = request.session[SHOPPER_SESSION_KEY] = secrets.token_urlsafe(24)
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(session_id(request).encode()).hexdigest()
 
 
 def _remember_order(request: HttpRequest, order: Order) -> None:

@@ -105,6 +105,8 @@ class OwnStack:
             ACCESS_LOG="false",
             SECRET_KEY=self.secret,
             CACHE_URL=self.cache_url,
+            # Locust stands where the proxy would: its X-Forwarded-For names each visitor.
+            TRUSTED_PROXIES="127.0.0.1/32",
             **port,
         )
         self.apps.append(app)

@@ -147,9 +147,16 @@ class Shopper(StoreUser):
         self.arrive()
 
     def arrive(self) -> None:
-        """A new visitor: no cookies (so an empty cart), a new connection, nothing seen yet."""
+        """A new visitor: no cookies (so an empty cart), a new connection, nothing seen yet.
+
+        And an address of their own, as the proxy in front of the shop reports
+        it (X-Forwarded-For): people come from many addresses, and the rate
+        limits count per address (the stack trusts the load generator as
+        that proxy: docs/load-testing.md).
+        """
         self.client.cookies.clear()
         self.client.close()
+        self.client.headers["X-Forwarded-For"] = visitor_address(self.rng)
         self.seen: list[str] = []
         # The add-to-cart form of the last product page: (page path, hidden fields).
         self.add_form: tuple[str, dict[str, str]] | None = None
@@ -285,6 +292,11 @@ def _has_checkout_form(page: Response) -> str | None:
     return None
 
 
+def visitor_address(rng: random.Random) -> str:
+    """An address in 100.64.0.0/10 (shared address space): never a real client's."""
+    return f"100.{rng.randint(64, 127)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+
 def customer(rng: random.Random) -> dict[str, str]:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     return {
@@ -308,6 +320,7 @@ class ApiClient(StoreUser):
     def on_start(self) -> None:
         super().on_start()
         self.etags: dict[str, str] = {}
+        self.client.headers["X-Forwarded-For"] = visitor_address(self.rng)
 
     def fetch(self, path: str, **kwargs: Any) -> Response | None:
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}

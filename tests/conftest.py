@@ -10,6 +10,7 @@ each test; `make_cache_server` gives a private one to stop or pause.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -138,3 +139,12 @@ def admin_client(db: None, client: Any) -> Any:
     response = log_in(client, user.username, code=current_code(device))
     assert response.status_code == 302, response.content
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Rate-limit counters live in the cache: every test starts with none spent."""
+    from django.core.cache import caches
+
+    with contextlib.suppress(Exception):  # a test may have stopped the cache server
+        caches[settings.RATE_LIMIT_CACHE].clear()

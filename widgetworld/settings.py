@@ -25,6 +25,7 @@ from redis.retry import Retry
 from core.db.backends.postgresql.options import PoolOptions
 from core.http.headers import static_headers
 from core.logs.config import django_logging
+from core.ratelimit.rates import Rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -369,6 +370,52 @@ if ORDER_HOLD_MINUTES <= 0:
 # How long browsers and a CDN may reuse a catalog API answer without asking
 # again; pages are per-shopper (cart, CSRF token) and always revalidate.
 CATALOG_API_MAX_AGE = env.int("CATALOG_API_MAX_AGE", default=60)
+
+# -- Rate limits (core/ratelimit) ------------------------------------------------------
+
+# Each scope's limits per kind of key, "count/period" (s, m, h, d; "20/10m").
+# Chosen from the release suites' traffic (docs/load-testing.md: a simulated
+# shopper is far busier than a person) with room to spare, so shoppers never
+# meet them and the load gates pass; a script looping over checkout does.
+# The cache counts (CACHE_URL's server, shared by every process); when it is
+# down, limits let everything through rather than refuse a shopper.
+RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
+RATE_LIMIT_CACHE = "default"
+_RATE_LIMIT_DEFAULTS = {
+    # Per scope, per kind of key: the variable that sets it, and its default.
+    "checkout": {
+        "session": ("RATE_LIMIT_CHECKOUT_SESSION", "20/10m"),
+        "address": ("RATE_LIMIT_CHECKOUT_ADDRESS", "60/10m"),
+    },
+    "order-units": {
+        "session": ("RATE_LIMIT_ORDER_UNITS_SESSION", "200/h"),
+        "address": ("RATE_LIMIT_ORDER_UNITS_ADDRESS", "500/h"),
+    },
+    "cart": {
+        "session": ("RATE_LIMIT_CART_SESSION", "60/10m"),
+        "address": ("RATE_LIMIT_CART_ADDRESS", "300/10m"),
+    },
+    "search": {"address": ("RATE_LIMIT_SEARCH_ADDRESS", "120/m")},
+    "api": {"address": ("RATE_LIMIT_API_ADDRESS", "300/m")},
+    "admin-login": {"address": ("RATE_LIMIT_ADMIN_LOGIN_ADDRESS", "30/10m")},
+}
+
+
+def _rate_limits() -> dict[str, dict[str, Rate]]:
+    limits: dict[str, dict[str, Rate]] = {}
+    for scope, keys in _RATE_LIMIT_DEFAULTS.items():
+        limits[scope] = {}
+        for key, (variable, default) in keys.items():
+            try:
+                limits[scope][key] = Rate.parse(env.str(variable, default=default))
+            except ValueError as error:
+                raise ImproperlyConfigured(f"{variable}: {error}") from error
+    return limits
+
+
+RATE_LIMITS = _rate_limits()
+# Units (widgets) one order may hold, whatever the cart's lines say.
+ORDER_MAX_UNITS = env.int("ORDER_MAX_UNITS", default=100)
 
 # -- Security ------------------------------------------------------------------------
 

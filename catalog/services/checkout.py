@@ -73,6 +73,12 @@ class EmptyCartError(CheckoutError):
     message = "Your cart is empty."
 
 
+class TooManyUnitsError(CheckoutError):
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.message = f"An order holds at most {limit} widgets: please remove some from your cart."
+
+
 class KeyReusedError(CheckoutError):
     """The form's key already placed an order, in another browser: its order is not ours to show."""
 
@@ -154,6 +160,8 @@ def place_order(
         raise EmptyCartError
     if any(quantity < 1 for quantity in lines.values()):
         raise ValueError("quantities must be positive")
+    if sum(lines.values()) > settings.ORDER_MAX_UNITS:
+        raise TooManyUnitsError(settings.ORDER_MAX_UNITS)
     try:
         with transaction.atomic():
             order = _place(key, customer, lines, expected_total, placed_by)

@@ -6,9 +6,13 @@ from typing import Any
 
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from core.ratelimit.limiter import limit
+from core.ratelimit.views import too_many_requests
 
 
 class StaffLoginForm(OTPAdminAuthenticationForm):
@@ -54,3 +58,11 @@ class StaffAdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """Each attempt hashes a password: one address gets only so many (`admin-login`)."""
+        if request.method == "POST":
+            verdict = limit("admin-login").hit(request)
+            if not verdict.allowed:
+                return too_many_requests(request, verdict)
+        return super().login(request, extra_context)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 from pytest_django import DjangoAssertNumQueries
 
 from catalog.cart import SESSION_KEY
@@ -198,6 +198,7 @@ def test_posting_without_a_csrf_token_is_the_friendly_403(make_widgets: MakeWidg
     assert (response.status_code, b"That form has expired" in response.content) == (403, True)
 
 
+@override_settings(ORDER_MAX_UNITS=10_000)  # the lines' own caps are what is tested here
 def test_a_full_cart_keeps_the_session_cookie_well_under_4_kb(
     client: Client, make_widgets: MakeWidgets
 ) -> None:

@@ -11,11 +11,13 @@ import re
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 from django.test.client import RequestFactory
 
 from catalog.models import Widget
 from core.http.headers import SVG_POLICY
+from core.ratelimit.rates import Rate
 from tests.catalog.conftest import MakeWidgets
 
 PAGE_POLICY = (
@@ -43,6 +45,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "cart": ("/cart/", "page"),
     "not found page": ("/no-such-page/", "page"),
     "bad request page": ("/widgets/?page=x", "page"),
+    "too many requests page": ("LIMITED", "page"),
     "JSON API": ("/api/widgets/", "page"),
     "probe": ("/livez", "page"),
     "security.txt": ("/.well-known/security.txt", "page"),
@@ -62,8 +65,16 @@ def headers_of(make_widgets: MakeWidgets) -> Callable[[str], dict[str, str]]:
     [widget] = make_widgets(1, name="Brass Sprocket")
 
     def get(path: str) -> dict[str, str]:
-        with override_settings(WHITENOISE_USE_FINDERS=True):
-            response = Client().get(resolve(path, widget))
+        client = Client()
+        if path == "LIMITED":
+            limits = {**settings.RATE_LIMITS, "search": {"address": Rate(1, 60)}}
+            with override_settings(RATE_LIMITS=limits):
+                client.get("/search/?q=cog")
+                response = client.get("/search/?q=cog")
+            assert response.status_code == 429
+        else:
+            with override_settings(WHITENOISE_USE_FINDERS=True):
+                response = client.get(resolve(path, widget))
         assert response.status_code < 500
         return dict(response.headers)
 
