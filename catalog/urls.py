@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from catalog import api, views
+from catalog import api, openapi, views
 
 app_name = "catalog"
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("api/widgets/", api.widgets, name="api-widgets"),
     path("api/widgets/<slug:slug>/", api.widget, name="api-widget"),
     path("api/categories/", api.categories, name="api-categories"),
+    path("api/openapi.json", openapi.openapi, name="api-openapi"),
 ]
