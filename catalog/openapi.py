@@ -9,7 +9,8 @@ answers against them: a field added to the JSON without its schema fails.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -45,15 +46,19 @@ EXAMPLES: dict[str, Any] = {
 }
 
 
+def _values(field: forms.ChoiceField) -> list[str]:
+    return [str(value) for value, _ in cast(Iterable[tuple[object, object]], field.choices)]
+
+
 def _schema_for(field: forms.Field) -> dict[str, Any]:
     if isinstance(field, forms.MultipleChoiceField):
-        return {"type": "array", "items": {"type": "string", "enum": [c for c, _ in field.choices]}}
+        return {"type": "array", "items": {"type": "string", "enum": _values(field)}}
     if isinstance(field, forms.BooleanField):
         return {"type": "boolean"}
     if isinstance(field, forms.DecimalField):
         return {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"}
-    if isinstance(field, forms.ChoiceField) and field.choices:
-        return {"type": "string", "enum": [c for c, _ in field.choices]}
+    if isinstance(field, forms.ChoiceField) and _values(field):
+        return {"type": "string", "enum": _values(field)}
     return {"type": "string", "maxLength": getattr(field, "max_length", None) or 200}
 
 

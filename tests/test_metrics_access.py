@@ -10,7 +10,7 @@ from django.test import Client
 from pytest_django.fixtures import DjangoAssertNumQueries, Settings
 
 from core.metrics.exporter import MetricsServer, metrics_app
-from widgetworld.servers import Answer, http_get
+from devtools.servers import Answer, http_get
 
 OUTSIDE = "203.0.113.9"
 

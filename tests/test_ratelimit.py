@@ -67,7 +67,7 @@ def test_a_rate_that_is_not_one_is_refused(text: str) -> None:
 
 def test_a_checkout_loop_from_one_address_is_stopped_and_stock_stays(settings: Settings) -> None:
     limits(settings, "order-units", session="200/h", address="20/h")
-    widget = WidgetFactory(category=CategoryFactory(), stock=100)
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=100)
 
     answers = [buy(widget, 5, SCRIPT).status_code for _ in range(10)]
     shopper = buy(widget, 5, SHOPPER)
@@ -83,7 +83,7 @@ def test_a_checkout_loop_from_one_address_is_stopped_and_stock_stays(settings: S
 
 def test_a_refused_checkout_says_when_to_come_back(settings: Settings) -> None:
     limits(settings, "order-units", address="5/h")
-    widget = WidgetFactory(category=CategoryFactory(), stock=100)
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=100)
     buy(widget, 5, SCRIPT)
 
     response = buy(widget, 1, SCRIPT)
@@ -119,7 +119,7 @@ def test_refusals_are_counted(settings: Settings) -> None:
 
 def test_add_to_cart_is_limited_per_address(settings: Settings) -> None:
     limits(settings, "cart", session="100/10m", address="3/10m")
-    widget = WidgetFactory(category=CategoryFactory(), stock=100)
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=100)
 
     answers = [
         Client(REMOTE_ADDR=SCRIPT).post("/cart/add/", {"widget": widget.pk, "quantity": 1})
@@ -131,7 +131,7 @@ def test_add_to_cart_is_limited_per_address(settings: Settings) -> None:
 
 def test_an_order_holds_at_most_order_max_units(settings: Settings) -> None:
     settings.ORDER_MAX_UNITS = 10
-    widget = WidgetFactory(category=CategoryFactory(), stock=100)
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=100)
     client = Client()
     client.post("/cart/add/", {"widget": widget.pk, "quantity": 8})
 

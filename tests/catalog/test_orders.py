@@ -93,7 +93,7 @@ def waiting_on_a_lock() -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_two_racing_cancels_return_the_stock_once() -> None:
     """The second cancel starts while the first's transaction is still open, then waits on it."""
-    widget = WidgetFactory(category=CategoryFactory(), stock=10)
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=10)
     order = buy(widget, 3)
     results: list[bool] = []
     first_done, release = threading.Event(), threading.Event()

@@ -145,7 +145,7 @@ def test_no_input_makes_a_5xx(route: str, sweep_setup: tuple[Widget, Shop]) -> N
         extra=headers,
     )
     def sweep(
-        data: st.DataObject, method: str, query: str, body: bytes, extra: dict[str, str]
+        data: st.DataObject, method: str, query: str, body: bytes, extra: dict[str, Any]
     ) -> None:
         path = fill(route, widget, shop, data)
         response = client.generic(

@@ -14,9 +14,9 @@ import pytest
 import sqlparse
 from psycopg import errors
 
-from core.localdb import PostgresCluster
+from devtools.localdb import PostgresCluster
+from devtools.servers import manage
 from tests.conftest import MakePostgres
-from widgetworld.servers import manage
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "postgres"
 
 def run_sql_file(connection: psycopg.Connection, name: str) -> None:
     for statement in sqlparse.split((DEPLOY / name).read_text()):
-        connection.execute(statement)  # type: ignore[arg-type]
+        connection.execute(statement)
 
 
 def url_as(cluster: PostgresCluster, role: str) -> str:
@@ -69,7 +69,7 @@ def test_the_web_role_reads_and_writes_rows(cluster: PostgresCluster) -> None:
 )
 def test_the_web_role_cannot_change_the_schema(cluster: PostgresCluster, ddl: str) -> None:
     with web(cluster) as connection, pytest.raises(errors.InsufficientPrivilege):
-        connection.execute(ddl)  # type: ignore[arg-type]
+        connection.execute(ddl)
 
 
 def test_the_web_role_sees_every_clients_state(cluster: PostgresCluster) -> None:
