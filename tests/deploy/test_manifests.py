@@ -10,6 +10,7 @@ kept in step (PrometheusRule, KEDA, prometheus-adapter) are in step.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from django.core.management import get_commands
 from django.test import Client
 from django.urls import Resolver404, resolve
 
+from core.metrics import exporter
 from devtools import prometheusrule
 from devtools.manifests import (
     BASE_DIR,
@@ -157,8 +159,9 @@ def test_every_probe_gets_a_200_as_the_kubelet_asks(
 
 def test_the_pods_settings_pass_djangos_deployment_checks(shipped: Manifests) -> None:
     """The ConfigMap as the app reads it, with stand-ins for the Secret's values."""
-    secrets = {
-        "SECRET_KEY": "k" * 50 + "-stand-in-for-the-secret",
+    stand_ins = {
+        # Random, as the real one is: production refuses a placeholder.
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": "postgres://widgetworld:secret@db.example.com:5432/widgetworld",
         "METRICS_TOKEN": "stand-in",
     }
@@ -166,7 +169,7 @@ def test_the_pods_settings_pass_djangos_deployment_checks(shipped: Manifests) ->
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=BASE_DIR,
-        env={**clean, **pod_environment(shipped), **secrets},
+        env={**clean, **pod_environment(shipped), **stand_ins},
         capture_output=True,
         text=True,
         timeout=60,
@@ -218,12 +221,19 @@ def test_the_servicemonitor_scrapes_metrics_on_a_port_the_pods_serve(shipped: Ma
         )
     ]
     ports = [p for s in services for p in s.get("spec.ports") if p["name"] == endpoint["port"]]
-    served = {p["name"] for p in web_container(shipped)["ports"]}
+    served = {p["name"]: p["containerPort"] for p in web_container(shipped)["ports"]}
+    metrics_port = int(pod_environment(shipped)["METRICS_PORT"])
 
-    assert ([p["targetPort"] in served for p in ports], resolve(endpoint["path"]).url_name) == (
-        [True],
-        "metrics",
+    assert ([served.get(p["targetPort"]) for p in ports], endpoint["path"]) == (
+        [metrics_port],
+        exporter.PATH,
     )
+
+
+def test_the_ingress_never_reaches_the_metrics_port(shipped: Manifests) -> None:
+    web = one(shipped, "Service", "web")
+
+    assert [p["targetPort"] for p in web.get("spec.ports")] == ["http"]
 
 
 def test_the_job_label_is_the_one_the_alerts_select(shipped: Manifests) -> None:
