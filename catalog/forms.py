@@ -50,6 +50,11 @@ class ListingForm(forms.Form):
 
     The one parser of listing parameters, for the pages and (with
     `ApiListingForm`) the API: `query()` is what `widget_listing()` takes.
+    Whatever a stranger sends is input, answered with a 400 and its reason:
+    digits other than ASCII 0-9 (`WholeNumberField`), NaN and Infinity
+    (DecimalField), NUL characters (CharField), and a single-valued
+    parameter repeated; bytes that are not UTF-8 arrive as U+FFFD.
+    tests/catalog/test_sweep.py throws all of these at every route.
     """
 
     q = forms.CharField(
@@ -107,7 +112,16 @@ class ListingForm(forms.Form):
         low, high = cleaned.get("min_price"), cleaned.get("max_price")
         if low is not None and high is not None and low > high:
             self.add_error("max_price", "The maximum price is below the minimum price.")
+        # A single-valued parameter given twice is ambiguous: QueryDict would
+        # quietly keep the last, and a cache key or a link might keep the first.
+        for name, field in self.fields.items():
+            if not isinstance(field, forms.MultipleChoiceField) and len(self._values(name)) > 1:
+                self.add_error(name, f"{field.label or name} was given more than once.")
         return cleaned
+
+    def _values(self, name: str) -> list[str]:
+        getlist = getattr(self.data, "getlist", None)
+        return list(getlist(name)) if getlist else []
 
     @property
     def terms(self) -> str:

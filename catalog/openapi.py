@@ -1,8 +1,9 @@
 """`/api/openapi.json`: the catalog API described in OpenAPI 3.1, built from the code it describes.
 
-Query parameters come from the listing form's own fields and enums from the
-models' choices, so a filter added to the shop appears here by itself (and
-must be given a description: tests/catalog/test_openapi.py fails otherwise).
+Query parameters come from the shared listing parser's own fields
+(`catalog.forms.ApiListingForm`) and enums from the models' choices, so a
+filter added to the shop appears here by itself (and must be given a
+description: tests/catalog/test_openapi.py fails otherwise).
 Response schemas forbid unknown properties, and the test validates live
 answers against them: a field added to the JSON without its schema fails.
 """
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
-from catalog.listing import PAGE_SIZE_MAX, ListingForm
+from catalog.forms import PAGE_SIZE_MAX, ApiListingForm
 from catalog.models import Colour, Material, Size
 
 VERSION = "1.0.0"
@@ -32,6 +33,8 @@ DESCRIPTIONS = {
     "size": "One or more sizes; repeat the parameter for several.",
     "material": "One or more materials; repeat the parameter for several.",
     "sort": "Order of the results.",
+    "page": "Page number, from 1.",
+    "page_size": f"Results per page, 1 to {PAGE_SIZE_MAX} (default {settings.CATALOG_PAGE_SIZE}).",
 }
 EXAMPLES: dict[str, Any] = {
     "q": "brass sprocket",
@@ -43,6 +46,8 @@ EXAMPLES: dict[str, Any] = {
     "size": ["m"],
     "material": ["brass"],
     "sort": "price",
+    "page": 1,
+    "page_size": 10,
 }
 
 
@@ -57,14 +62,22 @@ def _schema_for(field: forms.Field) -> dict[str, Any]:
         return {"type": "boolean"}
     if isinstance(field, forms.DecimalField):
         return {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"}
+    if isinstance(field, forms.IntegerField):
+        schema: dict[str, Any] = {"type": "integer"}
+        if field.min_value is not None:
+            schema["minimum"] = field.min_value
+        if field.max_value is not None:
+            schema["maximum"] = field.max_value
+        return schema
     if isinstance(field, forms.ChoiceField) and _values(field):
         return {"type": "string", "enum": _values(field)}
     return {"type": "string", "maxLength": getattr(field, "max_length", None) or 200}
 
 
 def listing_parameters() -> list[dict[str, Any]]:
+    """One query parameter per field of the API's listing form, the parser the view uses."""
     parameters = []
-    for name, field in ListingForm.base_fields.items():
+    for name, field in ApiListingForm.base_fields.items():
         schema = _schema_for(field)
         parameter: dict[str, Any] = {
             "name": name,
@@ -77,26 +90,7 @@ def listing_parameters() -> list[dict[str, Any]]:
         if schema["type"] == "array":
             parameter.update(style="form", explode=True)
         parameters.append(parameter)
-    return [
-        *parameters,
-        {
-            "name": "page",
-            "in": "query",
-            "required": False,
-            "description": "Page number, from 1.",
-            "schema": {"type": "integer", "minimum": 1},
-            "example": 1,
-        },
-        {
-            "name": "page_size",
-            "in": "query",
-            "required": False,
-            "description": f"Results per page, 1 to {PAGE_SIZE_MAX} "
-            f"(default {settings.CATALOG_PAGE_SIZE}).",
-            "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX},
-            "example": 10,
-        },
-    ]
+    return parameters
 
 
 def _ref(name: str) -> dict[str, str]:

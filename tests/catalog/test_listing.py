@@ -225,3 +225,26 @@ def test_the_404_for_an_unknown_url_never_queries_the_database(
         response = client.get("/no/such/page/")
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "min_price=NaN",
+        "max_price=Infinity",
+        "page=%C2%B2",
+        "page=%D9%A3",
+        "q=a%00b",
+        "sort=price&sort=name",
+        "page=1&page=2",
+    ],
+)
+@pytest.mark.parametrize("path", ["/widgets/", "/api/widgets/"])
+def test_strange_input_is_a_400_with_its_reason(
+    client: Client, make_widgets: MakeWidgets, path: str, query: str
+) -> None:
+    make_widgets(1)
+
+    response = client.get(f"{path}?{query}")
+
+    assert response.status_code == 400

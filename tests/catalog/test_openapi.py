@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import URLPattern, get_resolver
 from jsonschema import Draft202012Validator
 
-from catalog.listing import ListingForm
+from catalog.forms import ApiListingForm
 from catalog.openapi import document
 from tests.catalog.conftest import MakeWidgets, Shop
 
@@ -51,8 +51,8 @@ def test_every_schema_is_valid_json_schema(name: str) -> None:
 def test_every_listing_filter_is_documented_with_a_description() -> None:
     parameters = {p["name"]: p for p in SPEC["paths"]["/api/widgets/"]["get"]["parameters"]}
 
-    assert {name: bool(parameters[name]["description"]) for name in ListingForm.base_fields} == {
-        name: True for name in ListingForm.base_fields
+    assert {name: bool(parameters[name]["description"]) for name in ApiListingForm.base_fields} == {
+        name: True for name in ApiListingForm.base_fields
     }
 
 
