@@ -38,8 +38,8 @@ from catalog.services.checkout import (
     PriceChangedError,
     place_order,
 )
-from core.http.priority import urgent_for
 from core.http.headers import SVG_POLICY
+from core.http.priority import urgent_for
 from core.ratelimit.limiter import limit, session_id
 from core.ratelimit.views import rate_limited, too_many_requests
 
