@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "axes",
     "core",
     "core.staff",
+    "core.status",
     "catalog",
 ]
 
@@ -137,6 +138,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "core.http.unavailable.ServiceUnavailableMiddleware",
+    # After it: sees the pool's exception first, and counts every answer (core/status).
+    "core.status.middleware.StatusSignalsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -165,6 +168,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "catalog.context_processors.storefront",
+                "core.status.context_processors.status_banner",
             ],
         },
     },
@@ -566,6 +570,34 @@ if ENVIRONMENT == "test":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The name staff see in their authenticator app.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="WidgetWorld")
+
+# -- Status page and banner (core/status, docs/communication-plan.md) --------------------
+
+# Alertmanager's webhook (POST /status/alertmanager) must send
+# `Authorization: Bearer <STATUS_WEBHOOK_TOKEN>`; empty refuses every call.
+STATUS_WEBHOOK_TOKEN = env.str("STATUS_WEBHOOK_TOKEN", default="")
+STATUS_WEBHOOK_MAX_BYTES = env.int("STATUS_WEBHOOK_MAX_BYTES", default=256 * 1024)
+# Hysteresis: a component degrades once its signals have pointed there this
+# many seconds, and recovers once they have been clear this many.
+STATUS_DEGRADE_AFTER = env.float("STATUS_DEGRADE_AFTER", default=30.0)
+STATUS_RECOVER_AFTER = env.float("STATUS_RECOVER_AFTER", default=120.0)
+# Seconds of the fleet's request outcomes each evaluation looks at.
+STATUS_SIGNAL_WINDOW = env.int("STATUS_SIGNAL_WINDOW", default=60)
+# How often each worker publishes its counts and the fleet is evaluated.
+STATUS_MONITOR_INTERVAL = env.float("STATUS_MONITOR_INTERVAL", default=5.0)
+# How stale a process's copy of the status may be before it asks the cache again.
+STATUS_LOCAL_TTL = env.float("STATUS_LOCAL_TTL", default=2.0)
+STATUS_SUMMARY_MAX_AGE = env.int("STATUS_SUMMARY_MAX_AGE", default=5)
+# The cache holding the shared status document (Django cache alias).
+STATUS_CACHE_ALIAS = env.str("STATUS_CACHE_ALIAS", default="default")
+if min(STATUS_DEGRADE_AFTER, STATUS_RECOVER_AFTER) < 0 or STATUS_MONITOR_INTERVAL <= 0:
+    raise ImproperlyConfigured(
+        "STATUS_DEGRADE_AFTER and STATUS_RECOVER_AFTER must be >= 0, STATUS_MONITOR_INTERVAL > 0"
+    )
+if STATUS_SIGNAL_WINDOW < 5 or STATUS_WEBHOOK_MAX_BYTES < 1024:
+    raise ImproperlyConfigured(
+        "STATUS_SIGNAL_WINDOW must be at least 5 s and STATUS_WEBHOOK_MAX_BYTES at least 1024"
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}

@@ -7,6 +7,7 @@ from django.urls import include, path
 urlpatterns = [
     path(f"{settings.ADMIN_PATH}/", admin.site.urls),
     path("", include("core.urls")),
+    path("", include("core.status.urls")),
     path("", include("catalog.urls")),
 ]
 

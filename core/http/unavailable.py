@@ -18,6 +18,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views import defaults
 
 from core.db.backends.postgresql.errors import ConnectionUnavailable, DatabaseUnavailable
+from core.status.context_processors import status_banner
 
 
 def unavailable_response(request: HttpRequest, error: ConnectionUnavailable) -> HttpResponse:
@@ -35,8 +36,10 @@ def unavailable_response(request: HttpRequest, error: ConnectionUnavailable) -> 
             status=503,
         )
     else:
-        # Rendered without the request: no context processor may touch the database now.
-        body = render_to_string("503.html", {"down": down, "retry_after": error.retry_after})
+        # Rendered without the request: no context processor may touch the database
+        # now. The status banner reads memory only, so it is the one added.
+        context = {"down": down, "retry_after": error.retry_after, **status_banner(request)}
+        body = render_to_string("503.html", context)
         response = HttpResponse(body, status=503)
     response["Retry-After"] = str(error.retry_after)
     add_never_cache_headers(response)

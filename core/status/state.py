@@ -1,0 +1,151 @@
+"""The live status document: in the shared cache, a copy in every process, PostgreSQL behind.
+
+One small document holds everything the page and the banner show: each
+component's automatic track, the firing alerts, recent incidents and the
+maintenance windows. It lives in the shared cache (`STATUS_CACHE_ALIAS`) so
+every worker on every host reads and writes the same state, and so it
+survives a database outage. Each process keeps the last copy it read for
+`STATUS_LOCAL_TTL` seconds: the banner costs no query and, most of the time,
+no cache round trip either, and it still shows when the cache is down too.
+
+Written by hand around Django's cache API because the state is a single
+read-modify-write document: `mutate` serialises writers with a short lock in
+the cache (`add` with a timeout) and never blocks a request for more than
+`LOCK_WAIT`. Cache errors are logged and treated as a miss, never a 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+
+logger = logging.getLogger(__name__)
+
+KEY = "status:document"
+LOCK_KEY = "status:document:lock"
+LOCK_TTL = 5  # seconds: a writer that dies holding the lock releases it this late
+LOCK_WAIT = 0.5  # seconds a writer waits for another before going ahead anyway
+SCHEMA = 1
+
+Document = dict[str, Any]
+
+
+def empty_document() -> Document:
+    return {
+        "schema": SCHEMA,
+        "version": 0,
+        "updated_at": 0.0,
+        "tracks": {},  # component id -> rules.Track as a dict
+        "components": {},  # component id -> {"status", "at"}: when it last changed
+        "alerts": {},  # fingerprint -> firing alert (alerts.py)
+        "incidents": [],  # newest first (incidents.py)
+        "maintenances": [],
+        "pending_writeback": [],  # public ids of incidents PostgreSQL has not seen yet
+        "synced_at": 0.0,  # last time the document was reconciled with PostgreSQL
+    }
+
+
+def cache() -> BaseCache:
+    return caches[settings.STATUS_CACHE_ALIAS]
+
+
+def safely(what: str, action: Callable[[], Any], default: Any = None) -> Any:
+    """A cache call that may fail: log it once per failure, answer `default`."""
+    try:
+        return action()
+    except Exception as error:
+        logger.warning(
+            "status cache %s failed: %s", what, error, extra={"error": type(error).__name__}
+        )
+        return default
+
+
+class Store:
+    """This process's view of the shared document."""
+
+    def __init__(self) -> None:
+        self._local: Document | None = None
+        self._fetched_at = 0.0
+        self._mutex = threading.Lock()
+        self.owner = f"{socket.gethostname()}/{os.getpid()}"
+
+    def read(self, max_age: float | None = None) -> Document:
+        """The document as of at most `max_age` seconds ago; never a query, never raises."""
+        age = settings.STATUS_LOCAL_TTL if max_age is None else max_age
+        now = time.monotonic()
+        local = self._local
+        if local is not None and now - self._fetched_at < age:
+            return local
+        shared = safely("read", lambda: cache().get(KEY))
+        if _valid(shared):
+            self._remember(shared)
+            return shared
+        if local is not None:
+            # Cache down or emptied: keep showing what we knew, and try again later.
+            self._fetched_at = now
+            return local
+        return empty_document()
+
+    def shared(self) -> Document | None:
+        """The cache's copy, or None when it has none (or cannot be reached)."""
+        shared = safely("read", lambda: cache().get(KEY))
+        return shared if _valid(shared) else None
+
+    def mutate(
+        self, change: Callable[[Document], None], *, load: Callable[[], Document]
+    ) -> Document:
+        """Apply `change` to the newest document and publish it.
+
+        `load` builds a document when neither the cache nor this process has
+        one (a new cache server, say): the caller rebuilds it from PostgreSQL.
+        """
+        with self._mutex, self._exclusive():
+            document = self.shared() or (copy.deepcopy(self._local) if self._local else load())
+            change(document)
+            document["version"] = int(document.get("version", 0)) + 1
+            document["updated_at"] = time.time()
+            safely("write", lambda: cache().set(KEY, document, timeout=None))
+            self._remember(document)
+            return document
+
+    def forget(self) -> None:
+        """Drop this process's copy (tests; a new deploy's first read)."""
+        self._local = None
+        self._fetched_at = 0.0
+
+    def _remember(self, document: Document) -> None:
+        self._local = document
+        self._fetched_at = time.monotonic()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        deadline = time.monotonic() + LOCK_WAIT
+        held = False
+        while True:
+            held = bool(safely("lock", lambda: cache().add(LOCK_KEY, self.owner, LOCK_TTL), False))
+            if held or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
+        try:
+            yield
+        finally:
+            if held:
+                safely("unlock", lambda: cache().delete(LOCK_KEY))
+
+
+def _valid(document: object) -> bool:
+    return isinstance(document, dict) and document.get("schema") == SCHEMA
+
+
+store = Store()
