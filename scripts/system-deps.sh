@@ -8,6 +8,8 @@ set -euo pipefail
 # package: programs that prove it is installed
 PACKAGES=(
   "prometheus: promtool prometheus"
+  # The status page's webhook is tested, and drilled, against a real Alertmanager.
+  "prometheus-alertmanager: prometheus-alertmanager amtool"
   # Playwright drives Debian's Chromium in tests/catalog/test_browser.py.
   "chromium: chromium"
   "chromium-driver: chromedriver"

@@ -12,12 +12,12 @@ import shutil
 import pytest
 
 
-def require(program: str) -> str:
+def require(program: str, package: str = "prometheus") -> str:
     path = shutil.which(program)
     if path:
         return path
     reason = (
-        f"{program} is not installed (Debian package: prometheus; make test installs it as root)"
+        f"{program} is not installed (Debian package: {package}; make test installs it as root)"
     )
     if os.geteuid() == 0:
         pytest.fail(reason)
