@@ -1,0 +1,104 @@
+"""The status page and the banner with PostgreSQL really stopped, under real gunicorn.
+
+The database is a private cluster this test stops and starts again; the
+shared state lives in the cache, so shoppers keep being told, and what
+happened meanwhile reaches PostgreSQL once it is back.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from core.localdb import PostgresCluster
+from tests.conftest import MakePostgres
+from tests.status.conftest import TOKEN, alert, payload
+from widgetworld.servers import Gunicorn, manage, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def post(server: Gunicorn, body: dict[str, Any]) -> int:
+    request = urllib.request.Request(
+        server.url + "/status/alertmanager",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.fixture
+def stack(
+    make_postgres: MakePostgres, tmp_path: Path
+) -> Iterator[tuple[PostgresCluster, Gunicorn]]:
+    cluster = make_postgres()
+    url = cluster.ensure_database("statusdown").url
+    manage(url, "migrate", "--noinput")
+    server = Gunicorn(
+        url,
+        tmp_path / "gunicorn.log",
+        WEB_CONCURRENCY="1",
+        WEB_THREADS="4",
+        STATUS_WEBHOOK_TOKEN=TOKEN,
+        STATUS_MONITOR_INTERVAL="1",
+        STATUS_LOCAL_TTL="0",
+    )
+    try:
+        server.wait_until_serving()
+        yield cluster, server
+    finally:
+        server.stop()
+
+
+def stored_incidents(cluster: PostgresCluster) -> list[tuple[str, str]]:
+    with psycopg.connect(cluster.ensure_database("statusdown").url) as connection:
+        return connection.execute("SELECT name, status FROM status_incident ORDER BY id").fetchall()
+
+
+def test_the_status_page_and_banner_outlive_the_database(
+    stack: tuple[PostgresCluster, Gunicorn],
+) -> None:
+    cluster, server = stack
+    started = datetime.now(UTC).timestamp()
+    assert post(server, payload(alert(starts_at=started))) == 200
+    cluster.stop()
+
+    page = server.get("/status/")
+    summary = json.loads(server.get("/status/summary.json").body)
+    home = server.get("/")
+    assert (page.status, "As of" in page.body.decode(), summary["incidents"][0]["name"]) == (
+        200,
+        True,
+        "Some requests failing: Storefront",
+    )
+    # The shop itself cannot answer without its database: its 503 page still carries the banner.
+    assert (home.status, b'class="status-banner' in home.body) == (503, True)
+
+
+def test_what_happens_while_the_database_is_down_is_written_back(
+    stack: tuple[PostgresCluster, Gunicorn],
+) -> None:
+    cluster, server = stack
+    cluster.stop()
+    started = datetime.now(UTC).timestamp()
+    assert post(server, payload(alert(starts_at=started))) == 200
+    assert post(server, payload(alert(status="resolved", starts_at=started))) == 200
+    cluster.start()
+    wait_for(
+        "the incident in PostgreSQL",
+        lambda: stored_incidents(cluster) == [("Some requests failing: Storefront", "resolved")],
+        60,
+    )
