@@ -83,7 +83,7 @@ def reconcile(document: Document, now: float) -> None:
     if affected and mine is None and not handed_over:
         words = _words(affected)
         status = worst(list(affected.values()))
-        incident = {
+        incident: dict[str, Any] = {
             "id": new_public_id(),
             "name": _TITLE[status].format(**words),
             "status": IncidentStatus.INVESTIGATING.value,
@@ -164,8 +164,12 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value else None
 
 
-def _at(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value else None
+def _at(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _maybe_at(value: float | None) -> datetime | None:
+    return _at(value) if value else None
 
 
 def incident_as_dict(row: Incident) -> dict[str, Any]:
@@ -283,7 +287,7 @@ def _write_incident(incident: dict[str, Any]) -> None:
         for field in ("name", "status", "impact", "components"):
             setattr(row, field, incident[field])
         row.updated_at = _at(incident["updated_at"])
-        row.resolved_at = _at(incident["resolved_at"])
+        row.resolved_at = _maybe_at(incident["resolved_at"])
         row.save()
         known = set(row.updates.values_list("public_id", flat=True))
         IncidentUpdate.objects.bulk_create(
