@@ -6,7 +6,8 @@ widgets there are (a deletion changes no timestamp). A request whose
 `If-None-Match` still matches gets a 304 at the cost of that one query.
 
 Pages show per-shopper things (the cart badge, a CSRF token, flash messages),
-so their ETag also covers the cookies that carry them (see _page_cookies) and they are
+and the status banner, so their ETag also covers the cookies that carry them
+(see _page_cookies) and the banner's version, and they are
 `private, no-cache`: stored, but revalidated every time. The JSON API shows
 nothing per-shopper and is `public` for a short `max-age`, so a CDN can
 serve it. Written here rather than with Django's `condition()` decorator,
@@ -29,6 +30,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control, pa
 from django.utils.http import http_date, quote_etag
 
 from catalog.models import Category, Widget
+from core.status.context_processors import banner_version
 
 View = Callable[..., HttpResponseBase]
 
@@ -67,6 +69,7 @@ def _etag(request: HttpRequest, version: CatalogVersion, *, per_shopper: bool) -
     parts = [version.token, request.get_full_path()]
     if per_shopper:
         parts += [request.COOKIES.get(name, "") for name in _page_cookies()]
+        parts.append(banner_version())
     for part in parts:
         digest.update(part.encode() + b"\0")
     return quote_etag(digest.hexdigest())

@@ -198,3 +198,14 @@ def test_an_incident_has_its_own_page(client: Client, post_alerts: PostAlerts) -
     summary = json.loads(client.get("/status/summary.json").content)
     link = summary["incidents"][0]["shortlink"].removeprefix("http://testserver")
     assert "Some requests failing: Storefront" in client.get(link).content.decode()
+
+
+def test_a_page_seen_during_an_incident_is_not_revalidated_once_it_is_over(
+    client: Client, post_alerts: PostAlerts
+) -> None:
+    CategoryFactory(name="Sprockets", slug="sprockets")
+    post_alerts(payload(alert()))
+    during = client.get("/widgets/")
+    post_alerts(payload(alert(status="resolved")))
+    after = client.get("/widgets/", headers={"If-None-Match": during["ETag"]})
+    assert (after.status_code, "status-banner" in after.content.decode()) == (200, False)
