@@ -69,8 +69,6 @@ def assess(window: Window, component: str) -> Assessment:
             return Assessment(ComponentStatus.MAJOR_OUTAGE, why)
         if share >= PARTIAL_SHARE:
             return Assessment(ComponentStatus.PARTIAL_OUTAGE, why)
-    if window.workers and window.unready == window.workers:
-        return Assessment(ComponentStatus.PARTIAL_OUTAGE, "no server is ready to serve")
     if requests >= MIN_REQUESTS:
         share = failed / requests
         if share >= DEGRADED_SHARE:
@@ -85,7 +83,9 @@ def assess(window: Window, component: str) -> Assessment:
                 f"{stale:.0%} of pages were served from a saved copy",
             )
     if window.unready or window.database_down:
-        return Assessment(ComponentStatus.DEGRADED_PERFORMANCE, "some servers are not ready")
+        # Readiness also fails on a saturated pool: busy, slow, but serving.
+        # Failing requests are judged by their share above.
+        return Assessment(ComponentStatus.DEGRADED_PERFORMANCE, "servers are busy or not ready")
     return Assessment(ComponentStatus.OPERATIONAL, "")
 
 
