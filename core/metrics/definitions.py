@@ -208,3 +208,19 @@ CACHE_BREAKER_OPEN = Gauge(
     ["alias"],
     multiprocess_mode="livemax",
 )
+
+# -- status page (core/status) -------------------------------------------------------
+
+STATUS_COMPONENT = Gauge(
+    "widgetworld_status_component",
+    "What the status page shows for a component: 0 operational, 1 under maintenance, "
+    "2 degraded performance, 3 partial outage, 4 major outage.",
+    ["component"],
+    multiprocess_mode="livemostrecent",
+)
+STATUS_WEBHOOK = Counter(
+    "widgetworld_status_webhook_requests",
+    "Calls to the Alertmanager webhook, by outcome (accepted, unauthorized, forbidden, "
+    "bad_request, too_large).",
+    ["outcome"],
+)

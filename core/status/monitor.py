@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from core.health.readiness import Readiness
+from core.metrics import definitions as m
 from core.metrics import multiprocess
 from core.status import services, signals
 from core.status.components import COMPONENTS
@@ -86,7 +87,9 @@ def tick(now: float | None = None) -> None:
     if safely("leader", lambda: cache().add(slot, store.owner, 2 * interval), False):
         window = signals.window(at, (c.id for c in COMPONENTS))
         if window is not None:
-            services.evaluate(window, at)
+            evaluated = services.evaluate(window, at)
+            for component, status in component_statuses(evaluated, at).items():
+                m.STATUS_COMPONENT.labels(component).set(status.rank)
     elif _maintenance_due(at):
         services.refresh(at)
     document = store.read(max_age=0)

@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core.metrics import definitions as m
 from core.status import alerts, services, snapshot
 from core.status.state import store
 from core.status.summary import summary
@@ -62,7 +63,11 @@ def summary_json(request: HttpRequest) -> JsonResponse:
     return response
 
 
+_OUTCOME = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 413: "too_large"}
+
+
 def _error(status: int, message: str) -> JsonResponse:
+    m.STATUS_WEBHOOK.labels(_OUTCOME[status]).inc()
     return JsonResponse({"error": message}, status=status)
 
 
@@ -110,4 +115,5 @@ def alertmanager(request: HttpRequest) -> JsonResponse:
             400, str(error)[:200] if isinstance(error, alerts.PayloadError) else "malformed JSON"
         )
     changed = services.receive_alerts(received)
+    m.STATUS_WEBHOOK.labels("accepted").inc()
     return JsonResponse({"received": len(received), "changed": changed})

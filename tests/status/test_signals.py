@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client, RequestFactory
+from prometheus_client import REGISTRY
 
 from core.db.backends.postgresql.errors import DatabaseUnavailable, PoolTimeout
 from core.status import monitor, signals
@@ -112,3 +113,17 @@ def test_the_incident_resolves_after_recover_after(settings: object) -> None:
         statuses.append(store.read(max_age=0)["incidents"][0]["status"])
     # The window clears at +15; resolved 60 s of clear signals later, not before.
     assert (statuses.index("resolved"), statuses[-1]) == ((75 - 15) // 5, "resolved")
+
+
+def test_the_evaluation_publishes_what_shoppers_see_as_a_gauge(settings: object) -> None:
+    settings.STATUS_DEGRADE_AFTER = 0  # type: ignore[attr-defined]
+    signals.record("search", "requests", 20)
+    signals.record("search", "busy", 20)
+    monitor.tick(T0)
+    gauge = {
+        component: REGISTRY.get_sample_value(
+            "widgetworld_status_component", {"component": component}
+        )
+        for component in ("search", "storefront")
+    }
+    assert gauge == {"search": 4.0, "storefront": 0.0}

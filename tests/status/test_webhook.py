@@ -7,6 +7,7 @@ import logging
 
 import pytest
 from django.test import Client
+from prometheus_client import REGISTRY
 
 from core.status import snapshot
 from core.status.components import ComponentStatus
@@ -142,3 +143,18 @@ def test_only_post(client: Client) -> None:
 def test_the_answer_says_what_was_received(post_alerts: PostAlerts) -> None:
     response = post_alerts(payload(alert(), alert(name="Other", component=None)))
     assert json.loads(response.content) == {"received": 2, "changed": 1}
+
+
+def test_every_call_is_counted_by_outcome(post_alerts: PostAlerts) -> None:
+    def count(outcome: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "widgetworld_status_webhook_requests_total", {"outcome": outcome}
+        )
+        return value or 0.0
+
+    before = {o: count(o) for o in ("accepted", "unauthorized", "forbidden", "bad_request")}
+    post_alerts(payload(alert()))
+    post_alerts(payload(alert()), token=None)
+    post_alerts(payload(alert()), token="guess")
+    post_alerts(None, raw=b"{")
+    assert {o: count(o) - n for o, n in before.items()} == dict.fromkeys(before, 1.0)
