@@ -158,3 +158,15 @@ def test_every_call_is_counted_by_outcome(post_alerts: PostAlerts) -> None:
     post_alerts(payload(alert()), token="guess")
     post_alerts(None, raw=b"{")
     assert {o: count(o) - n for o, n in before.items()} == dict.fromkeys(before, 1.0)
+
+
+def test_the_automatic_incident_is_updated_when_what_is_affected_changes(
+    post_alerts: PostAlerts,
+) -> None:
+    post_alerts(payload(alert(severity="warning")))
+    post_alerts(payload(alert(name="Search", component="search", fingerprint="fp-search")))
+    incident = store.read(max_age=0)["incidents"][0]
+    assert ([u["body"][:36] for u in incident["updates"]], incident["impact"]) == (
+        ["Now affecting Storefront and Search:", "We are seeing slower pages than usua"],
+        "major",
+    )
