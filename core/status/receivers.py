@@ -1,4 +1,4 @@
-"""Receivers: the monitor starts with a worker's first request and hears readiness; staff's edits publish."""
+"""Receivers: start the monitor on a worker's first request, feed it readiness, publish edits."""
 
 from __future__ import annotations
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from devtools import alertmanager as am
+from devtools.servers import http_get, wait_for
 from tests.status.conftest import TOKEN
 from tests.tools import require
-from widgetworld import alertmanager as am
-from widgetworld.servers import http_get, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

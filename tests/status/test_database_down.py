@@ -18,10 +18,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from core.localdb import PostgresCluster
+from devtools.localdb import PostgresCluster
+from devtools.servers import Gunicorn, manage, wait_for
 from tests.conftest import MakePostgres
 from tests.status.conftest import TOKEN, alert, payload
-from widgetworld.servers import Gunicorn, manage, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from widgetworld.servers import Process, ServerError, http_get, wait_for
+from devtools.servers import Process, ServerError, http_get, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 CONFIG = BASE_DIR / "deploy" / "prometheus" / "alertmanager.yml"
