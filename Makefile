@@ -38,7 +38,7 @@ test: $(INSTALLED) system-deps lint ## lint, then the whole test suite (slow tes
 test-fast: $(INSTALLED) system-deps ## the test suite without the slow process-level tests
 	$(BIN)/pytest -m 'not slow'
 
-drill: $(INSTALLED) system-deps ## saturate a small pool under real Prometheus; the alert must fire, then resolve
+drill: $(INSTALLED) system-deps ## a surge under real Prometheus and Alertmanager: page, status banner in Chromium, all resolved
 	$(BIN)/python -m devtools.drill
 
 # The release suite `make loadtest` runs (smoke, baseline, spike, soak, scaleout) and,
@@ -79,6 +79,7 @@ bench: $(INSTALLED) system-deps ## the benchmarks (about 27 min), recorded in do
 	$(BIN)/python -m loadtests.bench.pool
 	$(BIN)/python -m loadtests.bench.incident
 	$(BIN)/python -m loadtests.bench.autoscale
+	$(BIN)/python -m devtools.drill --production --record
 
 lock: $(INSTALLED) ## re-pin constraints.txt to what is installed
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
