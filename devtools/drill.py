@@ -651,8 +651,9 @@ def record_production(result: ProductionResult) -> None:
         "`python -m devtools.drill --production --record` (part of `make bench`), "
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores. One pass: the real "
         "`deploy/prometheus/alerts.yml` and `alertmanager.yml`, scraped and evaluated every "
-        "15 s; a surge of 8 clients holding connections from a pool of 2 x 2, sustained until "
-        "the page; on-call's critical receiver is a recorder of the drill.",
+        f"15 s; a surge of {CONCURRENCY} clients holding connections from {WORKERS} x "
+        f"{POOL_MAX} pooled connections, sustained until the page; on-call's critical "
+        "receiver is a recorder of the drill.",
         "",
         "| Event | Seconds after the surge began |",
         "| --- | --- |",
@@ -660,7 +661,9 @@ def record_production(result: ProductionResult) -> None:
         "",
         "The worst case by construction is 50 s (15 s to be scraped, 15 s to the next "
         "evaluation, `for: 15s`, Alertmanager's 5 s `group_wait`); promtool pins the rule's "
-        "part in `deploy/prometheus/tests/alerts.test.yml`.",
+        "part in `deploy/prometheus/tests/alerts.test.yml`. Before WidgetWorldDBPoolExhausted "
+        "the first page of a surge came from 2-minute `for:`s and a 30 s `group_wait`: about "
+        "2.5 minutes.",
     ]
     record("drill-production", "\n".join(lines))
 
