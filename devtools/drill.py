@@ -661,9 +661,9 @@ def record_production(result: ProductionResult) -> None:
         "",
         "The worst case by construction is 50 s (15 s to be scraped, 15 s to the next "
         "evaluation, `for: 15s`, Alertmanager's 5 s `group_wait`); promtool pins the rule's "
-        "part in `deploy/prometheus/tests/alerts.test.yml`. Before WidgetWorldDBPoolExhausted "
-        "the first page of a surge came from 2-minute `for:`s and a 30 s `group_wait`: about "
-        "2.5 minutes.",
+        "part in `deploy/prometheus/tests/alerts.test.yml`. Before it, saturation paged "
+        "nobody (its alerts were warnings with a 2-minute `for:`): about 2.5 minutes to a "
+        "warning with a usual 30 s `group_wait`, and a page only once requests timed out.",
     ]
     record("drill-production", "\n".join(lines))
 
