@@ -131,16 +131,16 @@ class Store:
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         deadline = time.monotonic() + LOCK_WAIT
-        held = False
         while True:
-            held = bool(safely("lock", lambda: cache().add(LOCK_KEY, self.owner, LOCK_TTL), False))
-            if held or time.monotonic() >= deadline:
+            # None: the cache failed, and there is no one to wait for.
+            held = safely("lock", lambda: cache().add(LOCK_KEY, self.owner, LOCK_TTL), None)
+            if held is not False or time.monotonic() >= deadline:
                 break
             time.sleep(0.01)
         try:
             yield
         finally:
-            if held:
+            if held is True:
                 safely("unlock", lambda: cache().delete(LOCK_KEY))
 
 
