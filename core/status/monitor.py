@@ -90,23 +90,11 @@ def tick(now: float | None = None) -> None:
             evaluated = services.evaluate(window, at)
             for component, status in component_statuses(evaluated, at).items():
                 m.STATUS_COMPONENT.labels(component).set(status.rank)
-    elif _maintenance_due(at):
-        services.refresh(at)
     document = store.read(max_age=0)
     if document.get("pending_writeback"):
         services.write_back()
     if at - float(document.get("synced_at", 0.0)) >= SYNC_SECONDS:
         services.sync_from_database(at)
-
-
-def _maintenance_due(now: float) -> bool:
-    """A window started or ended since the components were last noted."""
-    document = store.read()
-    noted = document.get("components", {})
-    return any(
-        noted.get(component, {}).get("status") != status.value
-        for component, status in component_statuses(document, now).items()
-    )
 
 
 class Monitor:

@@ -61,12 +61,6 @@ def evaluate(window: rules.Window, now: float | None = None) -> Document:
     return store.mutate(change, load=lambda: _load(at))
 
 
-def refresh(now: float | None = None) -> Document:
-    """Re-derive from the clock alone: a maintenance window started or ended."""
-    at = time.time() if now is None else now
-    return store.mutate(lambda d: incidents.reconcile(d, at), load=lambda: _load(at))
-
-
 def write_back() -> bool:
     """Copy pending automatic incidents into PostgreSQL; False while it cannot be reached."""
     document = store.shared() or store.read(max_age=0)
@@ -75,7 +69,8 @@ def write_back() -> bool:
     try:
         written = incidents.write_back(document)
     except DatabaseError as error:
-        logger.info("status: PostgreSQL not written yet (%s); will retry", type(error).__name__)
+        # Every round while the database is down: the pool already says so, once.
+        logger.debug("status: PostgreSQL not written yet (%s); will retry", type(error).__name__)
         return False
     store.mutate(lambda d: incidents.forget_written(d, written), load=lambda: document)
     return True
@@ -87,7 +82,7 @@ def sync_from_database(now: float | None = None) -> bool:
     try:
         found = incidents.read_database(at)
     except DatabaseError as error:
-        logger.info(
+        logger.debug(
             "status: cannot read PostgreSQL (%s); keeping the shared copy", type(error).__name__
         )
         return False

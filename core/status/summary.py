@@ -32,16 +32,17 @@ def _incident(incident: dict[str, Any], base_url: str) -> dict[str, Any]:
         "resolved_at": _iso(incident["resolved_at"]),
         "postmortem_url": incident.get("postmortem_url") or None,
         "components": incident["components"],
-        "incident_updates": [
-            {
-                "id": update["id"],
-                "status": update["status"],
-                "body": update["body"],
-                "created_at": _iso(update["created_at"]),
-                "display_at": _iso(update["display_at"]),
-            }
-            for update in incident["updates"]
-        ],
+        "incident_updates": [_update(update) for update in incident["updates"]],
+    }
+
+
+def _update(update: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": update["id"],
+        "status": update["status"],
+        "body": update["body"],
+        "created_at": _iso(update["created_at"]),
+        "display_at": _iso(update["display_at"]),
     }
 
 
@@ -78,15 +79,8 @@ def summary(snapshot: Snapshot, base_url: str) -> dict[str, Any]:
                 "scheduled_for": _iso(window["scheduled_for"]),
                 "scheduled_until": _iso(window["scheduled_until"]),
                 "components": window["components"],
-                "incident_updates": [
-                    {
-                        "id": window["id"],
-                        "status": window["status"],
-                        "body": window["body"],
-                        "created_at": _iso(window["created_at"]),
-                        "display_at": _iso(window["created_at"]),
-                    }
-                ],
+                # A window's one "update" is its description, as staff wrote it.
+                "incident_updates": [_update({**window, "display_at": window["created_at"]})],
             }
             for window in snapshot.maintenances
             if window["status"] != "completed"
