@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -25,8 +26,14 @@ def _load(now: float) -> Document:
     return incidents.rebuild(now)
 
 
-def receive_alerts(received: list[alerting.Alert], now: float | None = None) -> int:
-    """Apply Alertmanager's alerts; the number that changed something."""
+@dataclass(frozen=True)
+class Received:
+    changed: int  # alerts that changed something
+    shared: bool  # False: the shared cache failed, only this process knows (retry)
+
+
+def receive_alerts(received: list[alerting.Alert], now: float | None = None) -> Received:
+    """Apply Alertmanager's alerts (idempotent: the same payload twice changes nothing more)."""
     at = time.time() if now is None else now
     changed = 0
 
@@ -35,9 +42,9 @@ def receive_alerts(received: list[alerting.Alert], now: float | None = None) -> 
         changed = alerting.apply(document, received, at)
         incidents.reconcile(document, at)
 
-    store.mutate(change, load=lambda: _load(at))
+    published = store.mutate(change, load=lambda: _load(at))
     write_back()
-    return changed
+    return Received(changed, published.shared)
 
 
 def evaluate(window: rules.Window, now: float | None = None) -> Document:
@@ -58,7 +65,7 @@ def evaluate(window: rules.Window, now: float | None = None) -> Document:
         incidents.reconcile(document, at)
         incidents.trim(document, at)
 
-    return store.mutate(change, load=lambda: _load(at))
+    return store.mutate(change, load=lambda: _load(at)).document
 
 
 def write_back() -> bool:

@@ -26,7 +26,7 @@ from django.conf import settings
 
 from core.status import rules
 from core.status.components import classify
-from core.status.state import cache, safely
+from core.status.state import CACHE_FAILED, cache, safely
 
 # The signal names, re-exported for callers.
 REQUESTS = rules.REQUESTS
@@ -133,7 +133,7 @@ def window(now: float, components: Iterable[str]) -> rules.Window | None:
     fleet_bucket = last - 1
     fleet_keys = [_key(fleet_bucket, FLEET, name) for name in (WORKERS, UNREADY, DATABASE_DOWN)]
     found = safely("signal read", lambda: cache().get_many([*keys, *fleet_keys]))
-    if found is None:
+    if found is CACHE_FAILED:
         return None
     counts: dict[str, dict[str, int]] = {name: dict.fromkeys(SIGNALS, 0) for name in names}
     for b in buckets:

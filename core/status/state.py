@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -60,8 +61,11 @@ def cache() -> BaseCache:
     return caches[settings.STATUS_CACHE_ALIAS]
 
 
-def safely(what: str, action: Callable[[], Any], default: Any = None) -> Any:
-    """A cache call that may fail: log it once per failure, answer `default`."""
+CACHE_FAILED: Any = object()  # what `safely` answers by default when the cache failed
+
+
+def safely(what: str, action: Callable[[], Any], default: Any = CACHE_FAILED) -> Any:
+    """A cache call that may fail: log it, and answer `default` (CACHE_FAILED unless told)."""
     try:
         return action()
     except Exception as error:
@@ -69,6 +73,12 @@ def safely(what: str, action: Callable[[], Any], default: Any = None) -> Any:
             "status cache %s failed: %s", what, error, extra={"error": type(error).__name__}
         )
         return default
+
+
+@dataclass(frozen=True)
+class Published:
+    document: Document
+    shared: bool  # False: only this process has the change (the cache failed)
 
 
 class Store:
@@ -87,7 +97,7 @@ class Store:
         local = self._local
         if local is not None and now - self._fetched_at < age:
             return local
-        shared = safely("read", lambda: cache().get(KEY))
+        shared = safely("read", lambda: cache().get(KEY), None)
         if _valid(shared):
             self._remember(shared)
             return shared
@@ -99,25 +109,40 @@ class Store:
 
     def shared(self) -> Document | None:
         """The cache's copy, or None when it has none (or cannot be reached)."""
-        shared = safely("read", lambda: cache().get(KEY))
+        shared = safely("read", lambda: cache().get(KEY), None)
         return shared if _valid(shared) else None
 
     def mutate(
         self, change: Callable[[Document], None], *, load: Callable[[], Document]
-    ) -> Document:
+    ) -> Published:
         """Apply `change` to the newest document and publish it.
 
         `load` builds a document when neither the cache nor this process has
         one (a new cache server, say): the caller rebuilds it from PostgreSQL.
+        When the cache cannot be read, the change is made to this process's
+        copy only and not published: writing it would overwrite a newer
+        shared copy with an older one. `Published.shared` says which, so a
+        caller that can be asked again (Alertmanager) is told to retry.
         """
         with self._mutex, self._exclusive():
-            document = self.shared() or (copy.deepcopy(self._local) if self._local else load())
+            found = safely("read", lambda: cache().get(KEY))
+            reachable = found is not CACHE_FAILED
+            if _valid(found):
+                document = found
+            elif self._local is not None:
+                document = copy.deepcopy(self._local)
+            else:
+                document = load()
             change(document)
             document["version"] = int(document.get("version", 0)) + 1
             document["updated_at"] = time.time()
-            safely("write", lambda: cache().set(KEY, document, timeout=None))
+
+            def write() -> None:
+                cache().set(KEY, document, timeout=None)
+
+            written = reachable and safely("write", write) is not CACHE_FAILED
             self._remember(document)
-            return document
+            return Published(document, shared=written)
 
     def forget(self) -> None:
         """Drop this process's copy (tests; a new deploy's first read)."""

@@ -63,7 +63,13 @@ def summary_json(request: HttpRequest) -> JsonResponse:
     return response
 
 
-_OUTCOME = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 413: "too_large"}
+_OUTCOME = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    413: "too_large",
+    503: "not_saved",
+}
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -114,6 +120,12 @@ def alertmanager(request: HttpRequest) -> JsonResponse:
         return _error(
             400, str(error)[:200] if isinstance(error, alerts.PayloadError) else "malformed JSON"
         )
-    changed = services.receive_alerts(received)
+    result = services.receive_alerts(received)
+    if not result.shared:
+        # Only this worker took it in: ask Alertmanager to send it again
+        # (it retries), rather than lose a resolve the other workers never saw.
+        response = _error(503, "the status state could not be saved; retry")
+        response["Retry-After"] = "5"
+        return response
     m.STATUS_WEBHOOK.labels("accepted").inc()
-    return JsonResponse({"received": len(received), "changed": changed})
+    return JsonResponse({"received": len(received), "changed": result.changed})
