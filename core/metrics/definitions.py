@@ -221,6 +221,6 @@ STATUS_COMPONENT = Gauge(
 STATUS_WEBHOOK = Counter(
     "widgetworld_status_webhook_requests",
     "Calls to the Alertmanager webhook, by outcome (accepted, unauthorized, forbidden, "
-    "bad_request, too_large).",
+    "bad_request, too_large, not_saved).",
     ["outcome"],
 )
