@@ -11,7 +11,11 @@ no cache round trip either, and it still shows when the cache is down too.
 Written by hand around Django's cache API because the state is a single
 read-modify-write document: `mutate` serialises writers with a short lock in
 the cache (`add` with a timeout) and never blocks a request for more than
-`LOCK_WAIT`. Cache errors are logged and treated as a miss, never a 500.
+`LOCK_WAIT`. It shares the cache seam's breaker (core/cache) but not its
+"a failure is a miss": for a document written back whole, a failed read must
+be told apart from an empty cache (else an older copy would be published
+over a newer one), and the fleet's counters need `incr`. Cache errors never
+reach a shopper as a 500.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+
+from core.cache import breaker_for
+from core.cache.failsafe import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +72,30 @@ CACHE_FAILED: Any = object()  # what `safely` answers by default when the cache 
 
 
 def safely(what: str, action: Callable[[], Any], default: Any = CACHE_FAILED) -> Any:
-    """A cache call that may fail: log it, and answer `default` (CACHE_FAILED unless told)."""
-    try:
-        return action()
-    except Exception as error:
-        logger.warning(
-            "status cache %s failed: %s", what, error, extra={"error": type(error).__name__}
-        )
+    """A cache call that may fail: log it, and answer `default` (CACHE_FAILED unless told).
+
+    It shares the cache seam's breaker (core/cache): while the server is known
+    to be down, the call is skipped at no cost, as every other cache user's is.
+    """
+    breaker = breaker_for(settings.STATUS_CACHE_ALIAS)
+    if not breaker.allow():
         return default
+    try:
+        result = action()
+    except UNAVAILABLE as error:
+        breaker.record_failure()
+        _failed(what, error)
+        return default
+    except Exception as error:
+        breaker.record_success()
+        _failed(what, error)
+        return default
+    breaker.record_success()
+    return result
+
+
+def _failed(what: str, error: Exception) -> None:
+    logger.warning("status cache %s failed: %s", what, error, extra={"error": type(error).__name__})
 
 
 @dataclass(frozen=True)
