@@ -59,6 +59,10 @@ def _recent_readiness() -> Readiness | None:
 
 
 def _database_ok(counts: dict[tuple[str, str], int]) -> bool | None:
+    """False when this worker knows the database is down: its pool's breaker is open, or
+    requests got `DatabaseUnavailable`; else readiness' last word, if recent."""
+    if getattr(connections[DEFAULT_DB_ALIAS], "breaker_open", False):
+        return False
     if any(n and signal == signals.UNAVAILABLE for (_, signal), n in counts.items()):
         return False
     last = _recent_readiness()

@@ -55,6 +55,7 @@ def stack(
         STATUS_WEBHOOK_TOKEN=TOKEN,
         STATUS_MONITOR_INTERVAL="1",
         STATUS_LOCAL_TTL="0",
+        STATUS_DEGRADE_AFTER="2",
     )
     try:
         server.wait_until_serving()
@@ -102,3 +103,18 @@ def test_what_happens_while_the_database_is_down_is_written_back(
         lambda: stored_incidents(cluster) == [("Some requests failing: Storefront", "resolved")],
         60,
     )
+
+
+def test_a_database_outage_reaches_the_status_page_by_itself(
+    stack: tuple[PostgresCluster, Gunicorn],
+) -> None:
+    """No alert, no human: the workers' own signals (the pool's breaker, the 503s)."""
+    cluster, server = stack
+    cluster.stop()
+    assert server.get("/").status == 503
+
+    def storefront() -> str:
+        summary = json.loads(server.get("/status/summary.json").body)
+        return str(next(c["status"] for c in summary["components"] if c["id"] == "storefront"))
+
+    wait_for("the storefront in a major outage", lambda: storefront() == "major_outage", 30)
