@@ -77,7 +77,7 @@ PAGE = "WidgetWorldDBPoolExhausted"  # the critical saturation page (--productio
 SCRAPE_INTERVAL = 1.0
 DRILL_FOR = 10
 DRILL_WINDOW = 20
-RANGE = re.compile(r"\[\d+[smh]\]")
+RANGE = re.compile(r"\[(?:\d+(?:ms|[smhdwy]))+\]")
 # Two: the webhook reaches one, the banner is read from either, through the cache.
 WORKERS = 2
 # More threads than the burst uses, so scrapes are answered while it runs.
