@@ -1,7 +1,9 @@
-"""docker-compose.yml and the Dockerfile, checked by reading them.
+"""docker-compose.yml and the Dockerfile, checked by real tools and by reading them.
 
 No Docker engine runs where these tests run, so nothing here builds or starts
-a container: the README says so. What can be checked by reading is checked.
+a container: the README says so. The Compose Specification's JSON schema
+(check-jsonschema) and hadolint check both files as Docker would read them;
+the tests below them pin what we decided.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,8 @@ import yaml
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 GUNICORN = "gunicorn -c widgetworld/gunicorn.conf.py"
+# The virtualenv's scripts: check-jsonschema and hadolint come with `make install`.
+SCRIPTS = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +45,41 @@ def dockerfile() -> list[tuple[str, str]]:
 def command_of(service: dict[str, Any]) -> str:
     command = service["command"]
     return command if isinstance(command, str) else shlex.join(command)
+
+
+def lint(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPTS / command[0]), *command[1:]],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_compose_follows_the_compose_specification() -> None:
+    result = lint(
+        "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    result = lint("hadolint", "--no-color", "Dockerfile")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_service_says_when_it_is_healthy(compose: dict[str, Any]) -> None:
+    """Without a healthcheck, `depends_on: service_healthy` cannot wait for a service."""
+    unchecked = [
+        name
+        for name, service in compose["services"].items()
+        if not service.get("healthcheck", {}).get("test") or service["healthcheck"].get("disable")
+    ]
+
+    assert unchecked == []
 
 
 def test_database_sets_max_connections_explicitly(compose: dict[str, Any]) -> None:
