@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -17,7 +16,6 @@ from playwright.sync_api import ConsoleMessage, Page, sync_playwright
 
 from tests.tools import require
 
-CHROMIUM = Path("/usr/bin/chromium")
 # As the guide says: headless, and no sandbox because CI runs as root.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,12 +40,12 @@ class Browser:
 
 @contextlib.contextmanager
 def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    require(str(CHROMIUM))
+    executable = require("chromium", "chromium")
     # Playwright's sync API keeps an event loop in this thread; the ORM calls the
     # test (and pytest-django's teardown) make meanwhile are still plain sync code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(15_000)
         watched = Browser(context.new_page())

@@ -12,6 +12,7 @@ from devtools.localdb import scratch_dir, scratch_workdir
 from loadtests.bench import autoscale, incident
 from loadtests.bench.configs import SETUPS, database
 from tests.conftest import MakePostgres
+from tests.tools import require
 
 BASE = settings.DATABASES["default"]
 
@@ -62,6 +63,7 @@ def test_recovery_needs_a_clean_second_near_the_baseline() -> None:
 def test_pgbouncer_pools_in_transaction_mode_with_password_auth(
     make_postgres: MakePostgres,
 ) -> None:
+    require("pgbouncer", "pgbouncer")
     cluster = make_postgres(auth="scram-sha-256", password=incident.PASSWORD)
     cluster.ensure_database("widgetworld")
     workdir = scratch_dir("widgetworld-pgbouncer-")
