@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from typing import Any
 
+import psycopg
 import pytest
+import requests
 from django.db import DatabaseError, connection
 from django.test import Client
+from pytest_django.live_server_helper import LiveServer
 
 from catalog.factories import CategoryFactory, WidgetFactory
 from catalog.models import Order, OrderLine, Widget
@@ -20,6 +28,7 @@ from catalog.services.checkout import (
     Placement,
     place_order,
 )
+from devtools.servers import wait_for
 from tests.catalog.conftest import MakeWidgets
 from tests.catalog.shopping import add_to_cart, checkout_details, checkout_form
 
@@ -335,31 +344,85 @@ def test_the_same_form_submitted_concurrently_makes_one_order() -> None:
     )
 
     widget.refresh_from_db()
-    numbers = {result.order.number for result in results if isinstance(result, Placement)}
-    assert (len(numbers), Order.objects.count(), widget.stock) == (1, 1, 48)
+    # Every submission is answered with the one order, and exactly one of them made it.
+    answers = sorted(
+        (result.order.pk, result.created) if isinstance(result, Placement) else (0, repr(result))
+        for result in results
+    )
+    [order] = Order.objects.all()
+    assert (answers, widget.stock) == (
+        [(order.pk, False)] * (buyers - 1) + [(order.pk, True)],
+        48,
+    )
+
+
+def raw_connection(**options: Any) -> psycopg.Connection:
+    """Another client of the test database, outside Django and its pool."""
+    database = connection.settings_dict
+    return psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        password=database["PASSWORD"],
+        dbname=database["NAME"],
+        **options,
+    )
+
+
+@contextlib.contextmanager
+def row_lock_held(widget: Widget) -> Iterator[None]:
+    """Another client's transaction holds `widget`'s row until the block ends."""
+    with raw_connection() as holder:
+        holder.execute("SELECT 1 FROM catalog_widget WHERE id = %s FOR UPDATE", [widget.pk])
+        yield
+        holder.rollback()
+
+
+def someone_waits_for_a_row_lock() -> bool:
+    with raw_connection(autocommit=True) as observer:
+        row = observer.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0])
 
 
 @pytest.mark.django_db(transaction=True)
-def test_carts_sharing_widgets_in_any_order_never_deadlock() -> None:
-    """Rows are locked in primary-key order, so opposite carts queue instead of deadlocking."""
+def test_checkout_locks_widgets_in_primary_key_order_whatever_the_table_order() -> None:
+    """One lock order for every checkout is what keeps carts sharing widgets from deadlocking.
+
+    The table's physical order is made the reverse of the keys' (an update moves
+    the first row to the end), so a checkout that locked rows in the order it
+    scans them would take the second widget first. Another client holds the
+    second widget: a checkout that locks in key order holds the first while it
+    waits, so nobody else can take the first meanwhile.
+    """
     category = CategoryFactory.create()
     first, second = (
-        WidgetFactory.create(category=category, stock=100),
-        WidgetFactory.create(category=category, stock=100),
+        WidgetFactory.create(category=category, stock=10),
+        WidgetFactory.create(category=category, stock=10),
     )
-    buyers = 10
+    Widget.objects.filter(pk=first.pk).update(stock=9)  # its new row version goes last
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE catalog_widget")  # so the planner scans the table as it lies
 
-    results = race(
-        buyers,
-        threading.Barrier(buyers),
-        lambda i: place_order(
-            key=uuid.uuid4(),
-            customer=CUSTOMER,
-            lines={first.pk: 1, second.pk: 1} if i % 2 else {second.pk: 1, first.pk: 1},
-        ),
-    )
+    def buy() -> None:
+        try:
+            place_order(key=uuid.uuid4(), customer=CUSTOMER, lines={second.pk: 1, first.pk: 1})
+        finally:
+            connection.close()
 
-    assert [type(result).__name__ for result in results] == ["Placement"] * buyers
+    buyer = threading.Thread(target=buy)
+    with row_lock_held(second):
+        buyer.start()
+        wait_for("the checkout to wait for the held widget", someone_waits_for_a_row_lock, 30)
+        with raw_connection() as probe:
+            free = probe.execute(
+                "SELECT id FROM catalog_widget WHERE id = %s FOR UPDATE SKIP LOCKED", [first.pk]
+            ).fetchall()
+    buyer.join(timeout=30)
+
+    assert free == []
 
 
 def test_out_of_stock_names_what_ran_out(make_widgets: MakeWidgets) -> None:
@@ -367,3 +430,71 @@ def test_out_of_stock_names_what_ran_out(make_widgets: MakeWidgets) -> None:
 
     with pytest.raises(OutOfStockError, match="Brass Sprocket: only 2 left"):
         place_order(key=uuid.uuid4(), customer=CUSTOMER, lines={widget.pk: 3})
+
+
+# -- The same race through HTTP: sessions, forms, the views and the pool ---------------
+
+SHOPPERS = 20
+
+
+def hidden_field(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert match, f"no {name} in the page"
+    return match.group(1)
+
+
+def ready_to_pay(base_url: str, widget: Widget) -> tuple[requests.Session, dict[str, str]]:
+    """A shopper with `widget` in the cart, on the checkout page: the session and its form."""
+    shopper = requests.Session()
+    shopper.get(f"{base_url}/widgets/{widget.slug}/", timeout=30).raise_for_status()
+    token = shopper.cookies["csrftoken"]
+    shopper.post(
+        f"{base_url}/cart/add/",
+        {"widget": widget.pk, "quantity": 1, "csrfmiddlewaretoken": token},
+        timeout=30,
+    ).raise_for_status()
+    page = shopper.get(f"{base_url}/checkout/", timeout=30)
+    page.raise_for_status()
+    form = {
+        **checkout_details(),
+        "csrfmiddlewaretoken": token,
+        "idempotency_key": hidden_field(page.text, "idempotency_key"),
+        "expected_total": hidden_field(page.text, "expected_total"),
+    }
+    return shopper, form
+
+
+def pay(base_url: str, shopper: requests.Session, form: dict[str, str]) -> str:
+    """Submit the form as a browser would, again after a 503's Retry-After; what it said."""
+    for _ in range(50):
+        answer = shopper.post(f"{base_url}/checkout/", form, allow_redirects=False, timeout=60)
+        if answer.status_code != 503:
+            break
+        time.sleep(float(answer.headers.get("Retry-After", "1")))
+    if answer.status_code == 303 and "/checkout/done/" in answer.headers["Location"]:
+        return "placed"
+    if answer.status_code == 409 and "is sold out" in answer.text:
+        return "sold out"
+    return f"{answer.status_code} {answer.text[:200]}"
+
+
+def test_twenty_shoppers_checking_out_the_last_five_units_at_once(
+    transactional_db: None, live_server: LiveServer
+) -> None:
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=5)
+    shoppers = [ready_to_pay(live_server.url, widget) for _ in range(SHOPPERS)]
+    start = threading.Barrier(SHOPPERS)
+
+    def checkout(shopper: requests.Session, form: dict[str, str]) -> str:
+        start.wait(timeout=30)
+        return pay(live_server.url, shopper, form)
+
+    with ThreadPoolExecutor(max_workers=SHOPPERS) as pool:
+        said = Counter(pool.map(lambda s: checkout(*s), shoppers))
+
+    widget.refresh_from_db()
+    assert (said, Order.objects.count(), widget.stock) == (
+        Counter({"placed": 5, "sold out": 15}),
+        5,
+        0,
+    )
