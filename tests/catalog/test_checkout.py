@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 import uuid
@@ -30,7 +29,7 @@ from catalog.services.checkout import (
 )
 from devtools.servers import wait_for
 from tests.catalog.conftest import MakeWidgets
-from tests.catalog.shopping import add_to_cart, checkout_details, checkout_form
+from tests.catalog.shopping import add_to_cart, checkout_details, checkout_form, pay, ready_to_pay
 
 CUSTOMER = Customer(
     full_name="Ada Lovelace",
@@ -437,52 +436,11 @@ def test_out_of_stock_names_what_ran_out(make_widgets: MakeWidgets) -> None:
 SHOPPERS = 20
 
 
-def hidden_field(page: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert match, f"no {name} in the page"
-    return match.group(1)
-
-
-def ready_to_pay(base_url: str, widget: Widget) -> tuple[requests.Session, dict[str, str]]:
-    """A shopper with `widget` in the cart, on the checkout page: the session and its form."""
-    shopper = requests.Session()
-    shopper.get(f"{base_url}/widgets/{widget.slug}/", timeout=30).raise_for_status()
-    token = shopper.cookies["csrftoken"]
-    shopper.post(
-        f"{base_url}/cart/add/",
-        {"widget": widget.pk, "quantity": 1, "csrfmiddlewaretoken": token},
-        timeout=30,
-    ).raise_for_status()
-    page = shopper.get(f"{base_url}/checkout/", timeout=30)
-    page.raise_for_status()
-    form = {
-        **checkout_details(),
-        "csrfmiddlewaretoken": token,
-        "idempotency_key": hidden_field(page.text, "idempotency_key"),
-        "expected_total": hidden_field(page.text, "expected_total"),
-    }
-    return shopper, form
-
-
-def pay(base_url: str, shopper: requests.Session, form: dict[str, str]) -> str:
-    """Submit the form as a browser would, again after a 503's Retry-After; what it said."""
-    for _ in range(50):
-        answer = shopper.post(f"{base_url}/checkout/", form, allow_redirects=False, timeout=60)
-        if answer.status_code != 503:
-            break
-        time.sleep(float(answer.headers.get("Retry-After", "1")))
-    if answer.status_code == 303 and "/checkout/done/" in answer.headers["Location"]:
-        return "placed"
-    if answer.status_code == 409 and "is sold out" in answer.text:
-        return "sold out"
-    return f"{answer.status_code} {answer.text[:200]}"
-
-
 def test_twenty_shoppers_checking_out_the_last_five_units_at_once(
     transactional_db: None, live_server: LiveServer
 ) -> None:
     widget = WidgetFactory.create(category=CategoryFactory.create(), stock=5)
-    shoppers = [ready_to_pay(live_server.url, widget) for _ in range(SHOPPERS)]
+    shoppers = [ready_to_pay(live_server.url, widget.slug, widget.pk) for _ in range(SHOPPERS)]
     start = threading.Barrier(SHOPPERS)
 
     def checkout(shopper: requests.Session, form: dict[str, str]) -> str:
