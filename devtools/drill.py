@@ -64,7 +64,6 @@ from devtools.alertmanager import Alertmanager, local_config
 from devtools.databases import scratch_database
 from devtools.localcache import local_cache
 from devtools.localdb import scratch_workdir
-from devtools.localdb.cluster import free_port
 from devtools.servers import Gunicorn, Process, ServerError, http_get, manage, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -172,7 +171,6 @@ class Prometheus(Process):
         binary = shutil.which("prometheus")
         if binary is None:
             raise DrillUnavailableError("prometheus is not installed (Debian package: prometheus)")
-        self.port = free_port()
         config = {
             "global": {
                 "scrape_interval": f"{interval:g}s",
@@ -191,9 +189,16 @@ class Prometheus(Process):
             binary,
             f"--config.file={config_file}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.listen-address=127.0.0.1:0",  # the kernel picks; `port` reads it back
         ]
         super().__init__(args, dict(os.environ), workdir / "prometheus.log", workdir)
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            self._port = self.wait_until_listening()
+        return self._port
 
     def api(self, path: str) -> Any:
         answer = http_get(f"http://127.0.0.1:{self.port}/api/v1/{path}")

@@ -3,6 +3,10 @@
 The alert drill, the load suites, the benchmarks and the process-level tests
 all need "WidgetWorld under gunicorn, as production runs it, on a free
 loopback port, stopped politely afterwards". This is that, once.
+
+A free port is never guessed: a port found free and closed again can be taken
+by anyone before our server binds it. Servers bind port 0, the kernel picks,
+and we read the port back from the listening socket.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from typing import TypeVar
 
 import psutil
 
-from devtools.localdb.cluster import free_port
 from devtools.processes import STOP_TIMEOUT, stop_process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -99,11 +102,29 @@ def manage(database_url: str, *args: str, timeout: float = 600, **env: str) -> N
         raise ServerError(f"manage.py {args[0]} failed: {last}")
 
 
+def listening_port(pid: int) -> int | None:
+    """The TCP port process `pid`, or one of its descendants, listens on; None while none does."""
+    process = psutil.Process(pid)
+    for member in (process, *process.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):  # a child that just exited
+            for socket in member.net_connections(kind="tcp"):
+                if socket.status == psutil.CONN_LISTEN:
+                    return int(socket.laddr.port)
+    return None
+
+
+def shop_port(output: str) -> int | None:
+    """The shop's port, from gunicorn's "Listening at:" line in its output (None before it)."""
+    found = re.search(r"Listening at: http://[^\s:]+:(\d+)", output)
+    return int(found.group(1)) if found else None
+
+
 class Process:
     """A child in its own session whose output goes to a log file; stopped politely."""
 
     def __init__(self, args: Sequence[str], env: dict[str, str], log: Path, cwd: Path) -> None:
         self.log = log
+        self.name = Path(args[0]).name
         with log.open("wb") as out:
             self.popen = subprocess.Popen(
                 list(args), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
@@ -122,23 +143,53 @@ class Process:
     def tail(self, lines: int = 20) -> str:
         return "\n".join(self.output().splitlines()[-lines:])
 
+    def wait_until_listening(self, timeout: float = 60) -> int:
+        """The port it bound (it was told port 0), once it listens."""
+
+        def bound() -> int:
+            if not self.alive():
+                raise ServerError(f"{self.name} exited:\n{self.tail()}")
+            return listening_port(self.popen.pid) or 0
+
+        return wait_for(f"{self.name} to listen", bound, timeout)
+
 
 class Gunicorn(Process):
     """WidgetWorld served exactly as production serves it, on a free loopback port.
 
     `env` overrides the app's environment (WEB_CONCURRENCY, pool knobs...);
-    `args` are extra gunicorn arguments (`--preload`, another WSGI app).
+    `args` are extra gunicorn arguments (`--preload`, another WSGI app). Without
+    PORT it binds port 0, and `port` is what the kernel gave it.
     """
 
     def __init__(
         self, database_url: str, log: Path, *, args: Sequence[str] = (), **env: str
     ) -> None:
-        self.port = int(env.pop("PORT", 0)) or free_port()
+        self._port = int(env.pop("PORT", 0)) or None
         # The master's /metrics listener takes whatever port the OS gives it.
         env.setdefault("METRICS_PORT", "0")
-        environment = app_environment(database_url, HOST="127.0.0.1", PORT=str(self.port), **env)
+        environment = app_environment(
+            database_url, HOST="127.0.0.1", PORT=str(self._port or 0), **env
+        )
         self.workers = int(environment.get("WEB_CONCURRENCY", "2"))
         super().__init__([*GUNICORN, *args], environment, log, BASE_DIR)
+        self.name = "gunicorn"
+
+    @property
+    def port(self) -> int:
+        """The shop's port: as given, or the one the kernel gave, as gunicorn logged it.
+
+        Not read from the listening sockets: the master also listens for /metrics.
+        """
+        if self._port is None:
+
+            def logged() -> int:
+                if not self.alive():
+                    raise ServerError(f"gunicorn exited:\n{self.tail()}")
+                return shop_port(self.output()) or 0
+
+            self._port = wait_for("gunicorn to say where it listens", logged, 60)
+        return self._port
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -149,6 +150,19 @@ def _fresh_rate_limits() -> None:
 
     with contextlib.suppress(Exception):  # a test may have stopped the cache server
         caches[settings.RATE_LIMIT_CACHE].clear()
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test.
+
+    Bound and never listening: a connection is refused at once, and no other
+    process can start listening there meanwhile, as it could on a port merely
+    found free.
+    """
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        yield reserved.getsockname()[1]
 
 
 # -- Skips: counted with their reasons at the end; in CI, none is allowed -------------------

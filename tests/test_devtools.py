@@ -33,10 +33,12 @@ def child(handler: str) -> subprocess.Popen[str]:
     return process
 
 
+@pytest.mark.slow
 def test_a_child_that_stops_when_asked_is_not_killed() -> None:
     assert stop_process(child("SIG_DFL"), timeout=30) == -signal.SIGTERM
 
 
+@pytest.mark.slow
 def test_a_child_that_ignores_the_request_is_killed_after_the_timeout() -> None:
     assert stop_process(child("SIG_IGN"), timeout=0.5) == -signal.SIGKILL
 

@@ -10,8 +10,6 @@ import json
 import os
 import re
 import signal
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from devtools.databases import migrated_database
 from devtools.localdb import PostgresCluster
-from devtools.servers import Gunicorn, http_get, serving
+from devtools.servers import Gunicorn, http_get, serving, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -67,41 +65,51 @@ def access_lines(app: Gunicorn) -> list[dict[str, object]]:
 
 
 def test_counters_sum_across_workers(app: Gunicorn) -> None:
+    # The cart page: nothing else asks for it (startup probes /livez, and may retry).
     sent = 0
     # The kernel picks which worker accepts: pause one so the other must, then swap.
     for paused in sorted(workers(app)):
         os.kill(paused, signal.SIGSTOP)
         try:
-            sent += len([http_get(app.url + "/livez") for _ in range(REQUESTS)])
+            sent += len([http_get(app.url + "/cart/") for _ in range(REQUESTS)])
         finally:
             os.kill(paused, signal.SIGCONT)
-    served_by = {line["pid"] for line in access_lines(app) if line["path"] == "/livez"}
+    served_by = {line["pid"] for line in access_lines(app) if line["path"] == "/cart/"}
 
     counted = sample(
         app.metrics(),
         "django_http_requests_latency_seconds_by_view_method_count",
-        view="livez",
+        view="catalog:cart",
         method="GET",
     )
 
-    assert (served_by, counted) == (workers(app), sent + 1)  # +1: wait_until_serving's probe
+    assert (served_by, counted) == (workers(app), sent)
 
 
 def test_gunicorn_logs_json_with_the_request_id(app: Gunicorn) -> None:
     http_get(app.url + "/livez", headers={"X-Request-ID": "drill-42"})
-    time.sleep(0.2)
 
-    [line] = [line for line in access_lines(app) if line.get("request_id") == "drill-42"]
+    def logged() -> list[dict[str, object]]:
+        return [line for line in access_lines(app) if line.get("request_id") == "drill-42"]
+
+    [line] = wait_for("the access log line", logged, 10)
 
     assert (line["path"], line["status"], line["level"]) == ("/livez", 200, "INFO")
 
 
-def test_the_metrics_directory_is_fresh_per_run_and_removed_at_exit(database_url: str) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("widgetworld-metrics-*"))
-    with tempfile.TemporaryDirectory() as logs:
-        server = Gunicorn(database_url, Path(logs) / "gunicorn.log", WEB_CONCURRENCY="1")
+def test_the_metrics_directory_is_fresh_per_run_and_removed_at_exit(
+    database_url: str, tmp_path: Path
+) -> None:
+    # A temporary folder of its own: other gunicorns on this machine make theirs in /tmp.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    server = Gunicorn(
+        database_url, tmp_path / "gunicorn.log", WEB_CONCURRENCY="1", TMPDIR=str(private_tmp)
+    )
+    try:
         server.wait_until_serving()
-        created = set(Path(tempfile.gettempdir()).glob("widgetworld-metrics-*")) - before
+        created = list(private_tmp.glob("widgetworld-metrics-*"))
+    finally:
         server.stop()
 
     assert (len(created), any(path.exists() for path in created)) == (1, False)
@@ -115,18 +123,12 @@ def test_a_dead_workers_pool_gauges_disappear(app: Gunicorn) -> None:
             for pid in re.findall(r'widgetworld_db_pool_max\{[^}]*pid="(\d+)"', app.metrics())
         }
 
-    deadline = time.monotonic() + 20
-    while reporting() != workers(app) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for("every worker's pool gauges", lambda: reporting() == workers(app), 20)
     victim = min(workers(app))
-    assert victim in reporting()
 
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while victim in reporting() and time.monotonic() < deadline:
-        time.sleep(0.2)
 
-    assert victim not in reporting()
+    assert wait_for("the dead worker's gauges to go", lambda: victim not in reporting(), 20)
 
 
 def test_the_shops_port_never_serves_metrics(app: Gunicorn) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 
 import psutil
 import psycopg
 import pytest
 
 from devtools.localdb import ClusterError, PostgresCluster
+from devtools.localdb import cluster as localdb_cluster
 from tests.conftest import MakePostgres
 
 
@@ -34,6 +36,7 @@ def test_the_application_role_is_not_a_superuser(postgres: PostgresCluster) -> N
     assert row == (False,)
 
 
+@pytest.mark.slow
 def test_reconfigure_applies_max_connections(make_postgres: MakePostgres) -> None:
     cluster = make_postgres()
 
@@ -42,6 +45,7 @@ def test_reconfigure_applies_max_connections(make_postgres: MakePostgres) -> Non
     assert show(cluster, "max_connections") == "23"
 
 
+@pytest.mark.slow
 def test_init_reuses_an_existing_cluster(make_postgres: MakePostgres) -> None:
     cluster = make_postgres()
     cluster.ensure_database("kept")
@@ -55,6 +59,7 @@ def test_init_reuses_an_existing_cluster(make_postgres: MakePostgres) -> None:
         assert conn.execute("SELECT current_database()").fetchone() == ("kept",)
 
 
+@pytest.mark.slow
 def test_start_moves_to_a_free_port_when_its_own_is_taken(make_postgres: MakePostgres) -> None:
     first = make_postgres()
     second = make_postgres()
@@ -66,6 +71,7 @@ def test_start_moves_to_a_free_port_when_its_own_is_taken(make_postgres: MakePos
     assert second.port != first.port
 
 
+@pytest.mark.slow
 def test_password_authentication_rejects_a_wrong_password(make_postgres: MakePostgres) -> None:
     cluster = make_postgres(auth="scram-sha-256", password="s3cret")
     wrong = dataclasses.replace(cluster.credentials("postgres"), password="wrong")
@@ -74,6 +80,7 @@ def test_password_authentication_rejects_a_wrong_password(make_postgres: MakePos
         psycopg.connect(wrong.url)
 
 
+@pytest.mark.slow
 def test_stop_leaves_no_server_process(make_postgres: MakePostgres) -> None:
     cluster = make_postgres()
     pid = cluster.postmaster_pid
@@ -92,3 +99,21 @@ def test_an_unreachable_folder_is_one_clear_error(tmp_path_factory: pytest.TempP
 
     with pytest.raises(ClusterError, match="cannot reach"):
         PostgresCluster(private / "pg").init()
+
+
+@pytest.mark.slow
+def test_start_picks_another_port_when_its_own_is_taken_while_it_starts(
+    make_postgres: MakePostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race no check can close: the port was free when looked at, taken before the bind."""
+    cluster = make_postgres()
+    cluster.stop()
+    monkeypatch.setattr(localdb_cluster, "port_is_free", lambda port, host: True)
+    with socket.socket() as squatter:
+        squatter.bind((cluster.host, cluster.port))
+        squatter.listen()
+        taken = cluster.port
+
+        cluster.start()
+
+    assert (cluster.is_running(), cluster.port != taken) == (True, True)

@@ -19,7 +19,6 @@ from pytest_django import DjangoDbBlocker
 from pytest_django.fixtures import Settings
 
 from core.health import readiness
-from devtools.localdb.cluster import free_port
 
 _serial = itertools.count()
 
@@ -52,8 +51,10 @@ def alias_at(monkeypatch: pytest.MonkeyPatch, kind: str, port: int) -> str:
     return name
 
 
-def test_a_database_that_refuses_is_not_ready(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = readiness.evaluate(alias_at(monkeypatch, "refusing", free_port()))
+def test_a_database_that_refuses_is_not_ready(
+    monkeypatch: pytest.MonkeyPatch, refused_port: int
+) -> None:
+    result = readiness.evaluate(alias_at(monkeypatch, "refusing", refused_port))
 
     assert [(c.name, c.status) for c in result.checks] == [
         ("pool", "ok"),

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster, scratch_dir
-from devtools.localdb.cluster import free_port
+from devtools.servers import shop_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +27,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 class Serve:
-    """One `python -m devtools.stack serve`, as `make run` starts it."""
+    """One `python -m devtools.stack serve`, as `make run` starts it.
+
+    On port 0 unless told: gunicorn binds what the kernel gives it, and says which.
+    """
 
     def __init__(self, data_dir: Path, **env: str) -> None:
-        self.port = int(env.pop("PORT", free_port()))
+        self.port = int(env.pop("PORT", 0))
         # Not the suite's own settings: chaos endpoints are refused outside tests.
         environment = {
             k: v
@@ -47,30 +49,31 @@ class Serve:
             WEB_THREADS="2",
             **env,
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.stack", "serve"],
-            cwd=BASE_DIR,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # its own process group, as a terminal gives it
-        )
+        self.log = data_dir / "serve.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "devtools.stack", "serve"],
+                cwd=BASE_DIR,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, as a terminal gives it
+            )
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def wait_until_serving(self, timeout: float = 120) -> bytes:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_until_serving(self, timeout: float = 240) -> bytes:
+        def home_page() -> bytes:
             assert self.process.poll() is None, self.output()
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as response:
-                    return bytes(response.read())
-            except OSError:
-                time.sleep(0.25)
-        raise AssertionError(f"not serving after {timeout}s")
+            self.port = self.port or shop_port(self.log.read_text(errors="replace")) or 0
+            if not self.port:
+                return b""
+            with urllib.request.urlopen(self.url, timeout=5) as response:
+                return bytes(response.read())
+
+        return wait_for("the home page", home_page, timeout, interval=0.25)
 
     def processes(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children(recursive=True)
@@ -85,7 +88,8 @@ class Serve:
     def output(self) -> str:
         if self.process.poll() is None:
             self.process.kill()
-        return self.process.communicate(timeout=30)[0]
+        self.process.wait(timeout=30)
+        return self.log.read_text(errors="replace")
 
 
 def running(processes: list[psutil.Process]) -> list[psutil.Process]:
@@ -187,8 +191,8 @@ def error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.strip()]
 
 
-def test_an_unreachable_database_url_is_one_clear_line(data_dir: Path) -> None:
-    serve = Serve(data_dir, DATABASE_URL=f"postgres://shop@127.0.0.1:{free_port()}/shop")
+def test_an_unreachable_database_url_is_one_clear_line(data_dir: Path, refused_port: int) -> None:
+    serve = Serve(data_dir, DATABASE_URL=f"postgres://shop@127.0.0.1:{refused_port}/shop")
 
     assert serve.process.wait(timeout=60) == 1
     [line] = error_lines(serve.output())

@@ -524,7 +524,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # exporter.py). 0 lets the OS pick (tests); the master logs the port it got.
 METRICS_HOST = env.str("METRICS_HOST", default=HOST)
 METRICS_PORT = env.int("METRICS_PORT", default=9464)
-if METRICS_PORT == PORT:
+# Port 0 for both (tests, `make bare`): the OS gives each its own.
+if METRICS_PORT == PORT != 0:
     raise ImproperlyConfigured(
         "METRICS_PORT must differ from PORT: the shop's port never serves it"
     )

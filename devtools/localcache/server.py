@@ -34,7 +34,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from devtools.localdb.cluster import free_port, port_is_free
+from devtools.localdb.cluster import port_is_free, unused_port
 from devtools.processes import stop_process
 
 SERVER_PROGRAMS = ("valkey-server", "redis-server")
@@ -120,7 +120,7 @@ class CacheServer:
         port = self._configured_port()
         for _ in range(START_ATTEMPTS):
             if port is None or not port_is_free(port, self.host):
-                port = free_port(self.host)
+                port = unused_port(self.host)
             self._write_config(port)
             with self.log_file.open("ab") as log:
                 process = subprocess.Popen(

@@ -11,6 +11,9 @@ PostgreSQL insists on.
 The server listens on 127.0.0.1 only, on a port chosen when the cluster is
 created (and chosen again if something else has taken it since); unix sockets
 are off so that a deep checkout path can never exceed the socket path limit.
+PostgreSQL cannot bind port 0 and report what it got, so a port that was free
+a moment ago may be taken before the server binds it: `start` then sees the
+server fail to bind, picks another port and starts again.
 """
 
 from __future__ import annotations
@@ -89,7 +92,12 @@ def find_bindir() -> Path:
     )
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+# How often `start` picks another port when the one it tried was taken meanwhile.
+START_ATTEMPTS = 5
+
+
+def unused_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now: only for a server that cannot bind port 0."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -237,7 +245,7 @@ class PostgresCluster:
             pwfile.unlink(missing_ok=True)
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(f"\ninclude = '{SETTINGS_FILE}'\n")
-        self._write_settings(port=free_port(self.host))
+        self._write_settings(port=unused_port(self.host))
         self.start()
         with self.admin_connect() as conn:
             role = sql.Identifier(self.app_user)
@@ -254,11 +262,26 @@ class PostgresCluster:
             raise ClusterError(f"no PostgreSQL cluster in {self.data_dir}: call init() first")
         if self.is_running():
             return
-        if not port_is_free(self.port, self.host):
-            self._write_settings(port=free_port(self.host))
-        # A session of its own: a Ctrl-C at the terminal must not reach the
-        # server before the application using it has stopped.
-        self._pg_ctl("start", "-w", "-t", str(int(timeout)), "-l", str(self.log_file))
+        for attempt in range(1, START_ATTEMPTS + 1):
+            if not port_is_free(self.port, self.host):
+                self._write_settings(port=unused_port(self.host))
+            logged = self.log_file.stat().st_size if self.log_file.exists() else 0
+            try:
+                # pg_ctl runs in a session of its own (`_run`): a Ctrl-C at the terminal
+                # must not reach the server before the application using it has stopped.
+                self._pg_ctl("start", "-w", "-t", str(int(timeout)), "-l", str(self.log_file))
+                return
+            except ClusterError:
+                if attempt == START_ATTEMPTS or not self._failed_to_bind(since=logged):
+                    raise
+            self._write_settings(port=unused_port(self.host))
+
+    def _failed_to_bind(self, *, since: int) -> bool:
+        """Whether the last start failed because another process took our port meanwhile."""
+        with self.log_file.open("rb") as log:
+            log.seek(since)
+            said = log.read()
+        return b"could not bind" in said or b"could not listen" in said
 
     def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
         if self.is_running():

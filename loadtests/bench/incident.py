@@ -49,7 +49,7 @@ from devtools import console
 from devtools.databases import scratch_database
 from devtools.localcache import local_cache
 from devtools.localdb import PostgresCluster, scratch_workdir
-from devtools.localdb.cluster import free_port, unprivileged_user
+from devtools.localdb.cluster import unprivileged_user
 from devtools.servers import Gunicorn, Process, ServerError, serving, wait_for
 from loadtests.bench.configs import SETUPS
 from loadtests.bench.record import machine, record
@@ -195,13 +195,12 @@ class PgBouncer(Process):
             raise ServerError("pgbouncer is not installed (Debian package: pgbouncer)")
         folder = workdir / "pgbouncer"
         folder.mkdir(exist_ok=True)
-        self.port = free_port()
         (folder / "userlist.txt").write_text(f'"widgetworld" "{PASSWORD}"\n')
         (folder / "pgbouncer.ini").write_text(
             "[databases]\n"
             f"widgetworld = host=127.0.0.1 port={cluster.port} dbname=widgetworld\n"
             "[pgbouncer]\n"
-            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            "listen_addr = 127.0.0.1\nlisten_port = 0\nunix_socket_dir =\n"  # the kernel picks
             "auth_type = scram-sha-256\n"
             f"auth_file = {folder / 'userlist.txt'}\n"
             "pool_mode = transaction\n"
@@ -218,12 +217,13 @@ class PgBouncer(Process):
             args = ["runuser", "-u", user.pw_name, "--", *args]
         super().__init__(args, dict(os.environ), workdir / "pgbouncer.out", folder)
         try:
-            wait_for("pgbouncer to listen", self._listening, 15)
+            self.port = self.wait_until_listening(15)
+            wait_for("pgbouncer to answer", self._answering, 15)
         except ServerError:
             self.stop()
             raise
 
-    def _listening(self) -> bool:
+    def _answering(self) -> bool:
         url = f"postgres://widgetworld:{PASSWORD}@127.0.0.1:{self.port}/widgetworld"
         try:
             psycopg.connect(url, connect_timeout=2).close()
