@@ -21,7 +21,9 @@ from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster, scratch_dir
 from devtools.servers import shop_port, wait_for
 
-pytestmark = pytest.mark.slow
+# Each test is a whole `make run`: a new cluster, migrations, 3,000 widgets seeded,
+# static files, gunicorn; on a busy machine under coverage that takes minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,7 +66,7 @@ class Serve:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def wait_until_serving(self, timeout: float = 240) -> bytes:
+    def wait_until_serving(self, timeout: float = 600) -> bytes:
         def home_page() -> bytes:
             assert self.process.poll() is None, self.output()
             self.port = self.port or shop_port(self.log.read_text(errors="replace")) or 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,11 @@ def capacity(*args: str | Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin"},
+        # A bare environment, but for `make test`'s coverage of the processes it starts.
+        env={
+            "PATH": "/usr/bin:/bin",
+            **{k: v for k, v in os.environ.items() if k == "COVERAGE_PROCESS_CONFIG"},
+        },
     )
 
 
