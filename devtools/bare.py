@@ -24,7 +24,6 @@ timeout, and the scratch folder is removed whatever happens.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import os
 import pwd
@@ -41,7 +40,7 @@ import psutil
 
 from devtools import console
 from devtools.localdb import scratch_workdir
-from devtools.servers import http_get, listening_port, wait_for
+from devtools.servers import gunicorn_port, http_get, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -177,15 +176,6 @@ def make_run(newcomer: Newcomer, env: dict[str, str]) -> str:
         (line.split("(", 1)[-1].rstrip(")") for line in said.splitlines() if "cluster in" in line),
         "?",
     )
-
-
-def gunicorn_port(pid: int) -> int | None:
-    """The port of the gunicorn `make run` (process `pid`) started, once it listens."""
-    for process in psutil.Process(pid).children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if "gunicorn" in " ".join(process.cmdline()):
-                return listening_port(process.pid)
-    return None
 
 
 def wait_for_leftovers(folder: Path, timeout: float = 30) -> list[psutil.Process]:
