@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from devtools.localdb import PostgresCluster
-from devtools.servers import Answer, Gunicorn
+from devtools.servers import Answer, Gunicorn, wait_for
 from tests.conftest import MakePostgres
 
 pytestmark = pytest.mark.slow
@@ -120,12 +120,24 @@ def test_terminated_backends_are_replaced_before_the_next_request(
     server = start_gunicorn(cluster, threads=4)
     burst(server, "/_chaos/query", 4)
     with cluster.admin_connect() as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name LIKE 'widgetworld/%'"
-        )
+        terminated = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'widgetworld/%'"
+            ).fetchall()
+        ]
+        conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [terminated])
 
-    assert server.post("/_chaos/query").status == 200
+        # Termination is a signal: wait until every one of those backends is gone.
+        def all_gone() -> bool:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [terminated]
+            ).fetchone()
+            return row == (0,)
+
+        wait_for("the terminated backends to exit", all_gone, 10)
+
+    assert (len(terminated) > 0, server.post("/_chaos/query").status) == (True, 200)
 
 
 def test_the_gunicorn_master_holds_no_connection_even_with_preload(
