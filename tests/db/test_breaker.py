@@ -19,7 +19,7 @@ from tests.conftest import MakePostgres
 from tests.db.conftest import MakePool
 from tests.db.test_pool import wait_for
 
-pytestmark = pytest.mark.timeout(40)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(40)]  # a private PostgreSQL each
 LONG = 120.0  # seconds: a checkout timeout no test here may wait out
 
 

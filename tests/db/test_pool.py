@@ -243,6 +243,7 @@ def test_a_connection_returned_above_the_ceiling_is_closed(make_pool: MakePool) 
     assert pool.stats().size == 1
 
 
+@pytest.mark.slow
 def test_the_budget_divides_the_server_among_peers(
     make_pool: MakePool, make_postgres: MakePostgres
 ) -> None:
@@ -266,6 +267,7 @@ def test_the_ceiling_never_exceeds_the_threads(make_pool: MakePool) -> None:
     assert getattr(share, "ceiling", None) == 3
 
 
+@pytest.mark.slow  # forks a process
 def test_a_forked_child_never_uses_the_parents_connections(transactional_db: None) -> None:
     connection = cast(DatabaseWrapper, connections[DEFAULT_DB_ALIAS])
 
@@ -292,6 +294,7 @@ def test_a_forked_child_never_uses_the_parents_connections(transactional_db: Non
     assert (child_ok, parent_ok) == (True, True)
 
 
+@pytest.mark.slow  # forks a process
 def test_a_child_that_exits_normally_leaves_the_parents_connections_working(
     transactional_db: None,
 ) -> None:
@@ -327,6 +330,7 @@ def test_a_child_that_exits_normally_leaves_the_parents_connections_working(
     assert (held, pooled, pool.stats().lost - lost) == ((2,), (3,), 0)
 
 
+@pytest.mark.slow
 def test_a_process_joining_is_noticed_without_waiting_for_the_next_full_look(
     make_pool: MakePool, make_postgres: MakePostgres
 ) -> None:

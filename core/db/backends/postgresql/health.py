@@ -31,8 +31,24 @@ from core.db.backends.postgresql.stats import Counters
 from core.db.backends.postgresql.upstream import PooledConnection
 
 TOO_MANY_CONNECTIONS = pg_errors.TooManyConnections.sqlstate
+# What the server says when it refuses a connection with TOO_MANY_CONNECTIONS:
+# "sorry, too many clients already", and "remaining connection slots are
+# reserved for ..." when only reserved slots are left (wording varies by version).
+SERVER_FULL_MESSAGES = ("too many clients already", "remaining connection slots are reserved")
 # A probe that cannot connect within this says "down" for now.
 PROBE_TIMEOUT = 2
+
+
+def server_full(error: psycopg.Error) -> bool:
+    """Whether the server refused a connection because it is full (SQLSTATE 53300).
+
+    A refused connection has no result to carry a SQLSTATE: psycopg raises a
+    plain OperationalError whose `sqlstate` is None, so the server's own words
+    are all there is to tell "full" from "down".
+    """
+    if getattr(error, "sqlstate", None) == TOO_MANY_CONNECTIONS:
+        return True
+    return any(message in str(error) for message in SERVER_FULL_MESSAGES)
 
 
 class Health:
@@ -82,7 +98,7 @@ class Health:
             self._breaker.reset()
 
     def connect_failed(self, error: psycopg.Error) -> None:
-        if getattr(error, "sqlstate", None) == TOO_MANY_CONNECTIONS:
+        if server_full(error):
             # The server is full, not gone: our share is stale.
             self._on_server_full()
             self._events.record(
