@@ -130,6 +130,7 @@ class AdaptivePool:
             admission=self.admission,
             events=self.events,
             counters=self.counters,
+            on_lost=self.health.record_lost,
         )
         self._monitor = Monitor(self)
         self._open_lock = threading.Lock()

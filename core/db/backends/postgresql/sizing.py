@@ -23,9 +23,11 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.pq import ConnStatus
 
 from core.db.backends.postgresql.admission import Admission
 from core.db.backends.postgresql.budget import ServerSampler, Share, compute_share, count_peers
@@ -64,6 +66,7 @@ class Sizing:
         admission: Admission,
         events: EventLog,
         counters: Counters,
+        on_lost: Callable[[str], None],
     ) -> None:
         self.alias = alias
         self.options = options
@@ -74,6 +77,7 @@ class Sizing:
         self._admission = admission
         self._events = events
         self._counters = counters
+        self._on_lost = on_lost
         self.schedule = _Schedule()
         floor = max(1, options.min_size)
         # No more than the minimum until the budget has been looked at.
@@ -181,8 +185,12 @@ class Sizing:
             return  # all busy: a timeout, if it comes, asks for a look anyway
         try:
             peers = count_peers(conn, self.fleet)
-        except psycopg.Error:
-            peers = None  # a broken connection is dealt with as it goes back
+        except psycopg.Error as error:
+            peers = None
+            if conn.closed or conn.pgconn.status != ConnStatus.OK:
+                # Found dead here rather than at a checkout: still a lost connection.
+                # psycopg_pool replaces it as it goes back.
+                self._on_lost(f"the fleet check found it dead: {error}".strip())
         finally:
             self._upstream.putconn(conn)
         share = self.schedule.share
