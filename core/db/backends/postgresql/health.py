@@ -117,19 +117,20 @@ class Health:
         if conn.closed or conn.pgconn.status != ConnStatus.OK:
             self.record_lost("connection closed")
             return False
-        # An idle connection has nothing to say; if its socket is readable,
-        # the server has sent a farewell (shutdown, pg_terminate_backend)
-        # followed by EOF. Reading until EOF tells them apart from a notice.
-        poller = conn.poller
-        for _ in range(3):
-            if not poller.poll(0):
-                return True
-            try:
-                conn.pgconn.consume_input()
-            except psycopg.OperationalError:
-                self.record_lost("the server closed the connection")
-                return False
-        self.record_lost("the server keeps talking on an idle connection")
+        # An idle connection has nothing to say: if its socket is readable, the
+        # server has sent a farewell (shutdown, pg_terminate_backend). The FATAL
+        # message arrives before the EOF, and a backend already gone from
+        # pg_stat_activity may not have closed its socket yet, so waiting for the
+        # EOF would hand out a dead connection. Nothing else is ever sent to an
+        # idle pooled connection (no LISTEN here): whatever it is, drop it.
+        if not conn.poller.poll(0):
+            return True
+        try:
+            conn.pgconn.consume_input()
+        except psycopg.OperationalError:
+            self.record_lost("the server closed the connection")
+            return False
+        self.record_lost("the server spoke on an idle connection (a farewell)")
         return False
 
     def record_lost(self, reason: str) -> None:
