@@ -145,6 +145,20 @@ def test_a_terminated_backend_is_replaced_before_anyone_uses_it(
     pool.putconn(conn)
 
 
+def test_a_terminated_idle_backend_is_counted_lost_without_any_checkout(
+    make_pool: MakePool, postgres: PostgresCluster
+) -> None:
+    """The monitor's fleet count (every 2 s) runs a query on an idle connection: it finds it."""
+    pool = make_pool(min_size=1, max_size=1)
+    conn = pool.getconn()
+    pid = backend_pid(conn)
+    pool.putconn(conn)
+
+    terminate_and_wait(postgres, pid)
+
+    assert wait_for(lambda: pool.stats().lost == 1, timeout=10)
+
+
 def test_an_expired_connection_is_replaced_at_checkout(make_pool: MakePool) -> None:
     pool = make_pool(min_size=1, max_size=1, max_lifetime=0.2)
     conn = pool.getconn()
