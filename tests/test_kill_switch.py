@@ -70,7 +70,7 @@ def test_ready_says_the_database_is_not_pooled(shop: Gunicorn) -> None:
 def test_metrics_are_served_and_no_pool_reports_anything(shop: Gunicorn) -> None:
     """The pool's counters may be listed at zero (so rates work); nothing else of a pool is."""
     assert shop.get("/").status == 200
-    answer = shop.get("/metrics")
+    answer = http_get(shop.metrics_url)
     samples = re.findall(r"^(widgetworld_db_pool_\w+)\{[^}]*\} (\S+)$", answer.body.decode(), re.M)
 
     assert (answer.status, [name for name, value in samples if float(value) != 0]) == (200, [])

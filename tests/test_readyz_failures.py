@@ -65,9 +65,9 @@ def test_a_database_that_refuses_is_not_ready(
 
 
 def test_a_failing_check_names_a_category_and_never_the_host(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, refused_port: int
 ) -> None:
-    result = readiness.evaluate(alias_at(monkeypatch, "refusing", free_port()))
+    result = readiness.evaluate(alias_at(monkeypatch, "refusing", refused_port))
     detail = result.checks[1].detail
 
     assert ("127.0.0.1" in caplog.text, "127.0.0.1" in detail, "nowhere" in detail) == (
