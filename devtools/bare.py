@@ -40,7 +40,7 @@ import psutil
 
 from devtools import console
 from devtools.localdb import scratch_workdir
-from devtools.servers import http_get, shop_port, wait_for
+from devtools.servers import gunicorn_port, http_get, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -157,7 +157,7 @@ def make_run(newcomer: Newcomer, env: dict[str, str]) -> str:
         def home_page() -> bool:
             if make.poll() is not None:
                 raise BareError(f"make run exited with {make.returncode} (log: {log})")
-            port = shop_port(log.read_text(errors="replace"))
+            port = gunicorn_port(make.pid)
             return bool(port) and b"WidgetWorld" in http_get(f"http://127.0.0.1:{port}/").body
 
         wait_for("make run to serve the home page", home_page, RUN_TIMEOUT, interval=1)

@@ -29,7 +29,8 @@ import psutil
 from devtools.processes import STOP_TIMEOUT, stop_process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "widgetworld/gunicorn.conf.py"]
+GUNICORN_CONF = "widgetworld/gunicorn.conf.py"
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF]
 
 T = TypeVar("T")
 
@@ -102,10 +103,11 @@ def manage(database_url: str, *args: str, timeout: float = 600, **env: str) -> N
         raise ServerError(f"manage.py {args[0]} failed: {last}")
 
 
-def listening_port(pid: int) -> int | None:
-    """The TCP port process `pid`, or one of its descendants, listens on; None while none does."""
+def listening_port(pid: int, *, descendants: bool = True) -> int | None:
+    """The TCP port process `pid` (or one of its descendants) listens on; None while none does."""
     process = psutil.Process(pid)
-    for member in (process, *process.children(recursive=True)):
+    members = [process, *process.children(recursive=True)] if descendants else [process]
+    for member in members:
         with contextlib.suppress(psutil.NoSuchProcess):  # a child that just exited
             for socket in member.net_connections(kind="tcp"):
                 if socket.status == psutil.CONN_LISTEN:
@@ -113,10 +115,26 @@ def listening_port(pid: int) -> int | None:
     return None
 
 
-def shop_port(output: str) -> int | None:
-    """The shop's port, from gunicorn's "Listening at:" line in its output (None before it)."""
-    found = re.search(r"Listening at: http://[^\s:]+:(\d+)", output)
-    return int(found.group(1)) if found else None
+def gunicorn_port(pid: int) -> int | None:
+    """The shop's port of the gunicorn that is, or that was started by, process `pid`.
+
+    Read from a worker's listening socket: the master listens for /metrics too
+    (workers close that one), its "Listening at" line is not logged under
+    LOG_LEVEL=WARNING, and the stack's cache server listens beside it. None
+    until a worker runs.
+    """
+    root = psutil.Process(pid)
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parent = process.parent()
+            # A worker: started with our configuration, by a process started with it.
+            if (
+                parent is not None
+                and GUNICORN_CONF in " ".join(process.cmdline())
+                and GUNICORN_CONF in " ".join(parent.cmdline())
+            ):
+                return listening_port(process.pid, descendants=False)
+    return None
 
 
 class Process:
@@ -177,18 +195,15 @@ class Gunicorn(Process):
 
     @property
     def port(self) -> int:
-        """The shop's port: as given, or the one the kernel gave, as gunicorn logged it.
-
-        Not read from the listening sockets: the master also listens for /metrics.
-        """
+        """The shop's port: as given, or the one the kernel gave it (`gunicorn_port`)."""
         if self._port is None:
 
-            def logged() -> int:
+            def bound() -> int:
                 if not self.alive():
                     raise ServerError(f"gunicorn exited:\n{self.tail()}")
-                return shop_port(self.output()) or 0
+                return gunicorn_port(self.popen.pid) or 0
 
-            self._port = wait_for("gunicorn to say where it listens", logged, 60)
+            self._port = wait_for("gunicorn to listen", bound, 60)
         return self._port
 
     @property

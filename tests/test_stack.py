@@ -19,7 +19,7 @@ import pytest
 
 from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster, scratch_dir
-from devtools.servers import shop_port, wait_for
+from devtools.servers import gunicorn_port, wait_for
 
 # Each test is a whole `make run`: a new cluster, migrations, 3,000 widgets seeded,
 # static files, gunicorn; on a busy machine under coverage that takes minutes.
@@ -31,7 +31,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 class Serve:
     """One `python -m devtools.stack serve`, as `make run` starts it.
 
-    On port 0 unless told: gunicorn binds what the kernel gives it, and says which.
+    On port 0 unless told: gunicorn binds what the kernel gives it, read from a worker's socket.
     """
 
     def __init__(self, data_dir: Path, **env: str) -> None:
@@ -69,7 +69,7 @@ class Serve:
     def wait_until_serving(self, timeout: float = 600) -> bytes:
         def home_page() -> bytes:
             assert self.process.poll() is None, self.output()
-            self.port = self.port or shop_port(self.log.read_text(errors="replace")) or 0
+            self.port = self.port or gunicorn_port(self.process.pid) or 0
             if not self.port:
                 return b""
             with urllib.request.urlopen(self.url, timeout=5) as response:
