@@ -103,11 +103,10 @@ def manage(database_url: str, *args: str, timeout: float = 600, **env: str) -> N
         raise ServerError(f"manage.py {args[0]} failed: {last}")
 
 
-def listening_port(pid: int, *, descendants: bool = True) -> int | None:
-    """The TCP port process `pid` (or one of its descendants) listens on; None while none does."""
+def listening_port(pid: int) -> int | None:
+    """The TCP port process `pid`, or one of its descendants, listens on; None while none does."""
     process = psutil.Process(pid)
-    members = [process, *process.children(recursive=True)] if descendants else [process]
-    for member in members:
+    for member in (process, *process.children(recursive=True)):
         with contextlib.suppress(psutil.NoSuchProcess):  # a child that just exited
             for socket in member.net_connections(kind="tcp"):
                 if socket.status == psutil.CONN_LISTEN:
@@ -133,8 +132,22 @@ def gunicorn_port(pid: int) -> int | None:
                 and GUNICORN_CONF in " ".join(process.cmdline())
                 and GUNICORN_CONF in " ".join(parent.cmdline())
             ):
-                return listening_port(process.pid, descendants=False)
+                return _single_listening_port(process)
     return None
+
+
+def _single_listening_port(worker: psutil.Process) -> int | None:
+    """A worker's one listening socket, the shop's; None while it still holds two.
+
+    A worker is forked holding the master's /metrics socket as well, and closes
+    it in post_fork: just after the fork, the second socket is not the shop's.
+    """
+    ports = {
+        socket.laddr.port
+        for socket in worker.net_connections(kind="tcp")
+        if socket.status == psutil.CONN_LISTEN
+    }
+    return ports.pop() if len(ports) == 1 else None
 
 
 class Process:

@@ -88,9 +88,14 @@ class Serve:
         return self.process.wait(timeout=60)
 
     def output(self) -> str:
+        """Everything it said; stopped first (its whole group, so nothing is orphaned)."""
         if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
         return self.log.read_text(errors="replace")
 
 
