@@ -35,7 +35,7 @@ run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C 
 
 # Branch coverage floors, in percent, set from the measurement recorded in the
 # README (Testing): the whole code base, and the data layer on its own.
-COVERAGE_FLOOR ?= 81
+COVERAGE_FLOOR ?= 82
 COVERAGE_FLOOR_CORE_DB ?= 90
 COVERAGE_DATA := .coverage
 # `make test TESTS="tests/test_localdb.py -k port"`: set-up, lint and a selection;
