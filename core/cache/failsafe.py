@@ -40,7 +40,7 @@ logger = logging.getLogger("core.cache")
 # breaker. Anything else (a value that cannot be pickled, a server that says
 # OOM) is still a miss, but the server did answer.
 UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
-OPERATIONS = ("get", "get_many", "set", "set_many", "add", "delete")
+OPERATIONS = ("get", "get_many", "set", "set_many", "add", "incr", "delete")
 # Seconds between two log lines about one alias's errors; the lines in between are counted.
 LOG_WINDOW = 10.0
 
@@ -103,6 +103,19 @@ class FailSafeCache:
         a lock taken with it must treat "cache down" as "go ahead yourself" (see `available`)."""
         added = self._call("add", lambda cache: cache.add(key, value, timeout))
         return added is not _FAILED and bool(added)
+
+    def incr(self, key: str, delta: int = 1) -> int | None:
+        """Add to an integer atomically (Redis INCRBY); None when the key is absent or the cache
+        failed: a counter that must never go back is seeded with `add` by the caller."""
+
+        def increment(cache: BaseCache) -> int | None:
+            try:
+                return cache.incr(key, delta)
+            except ValueError:  # Django's answer for a key that is not there
+                return None
+
+        result = self._call("incr", increment)
+        return None if result is _FAILED else result
 
     def delete(self, key: str) -> None:
         self._call("delete", lambda cache: cache.delete(key))

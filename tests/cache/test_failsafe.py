@@ -122,6 +122,13 @@ def test_add_stores_only_what_is_absent(cache_server: CacheServer) -> None:
     ]
 
 
+def test_incr_adds_atomically_and_says_none_for_an_absent_key(alias: str) -> None:
+    cache = FailSafeCache(alias)
+    cache.set("counter", 41, 30)
+
+    assert (cache.incr("counter"), cache.incr("absent"), errors(alias, "incr")) == (42, None, 0)
+
+
 def test_the_client_waits_at_most_the_configured_timeouts() -> None:
     backend: Any = caches["default"]
     pool = backend._cache.get_client(write=True).connection_pool
@@ -161,7 +168,7 @@ def test_writes_are_no_ops_when_the_server_is_stopped(
     cache.set_many({"k": 1})
     cache.delete("k")
 
-    assert cache.add("k", 1, 30) is False
+    assert (cache.add("k", 1, 30), cache.incr("k")) == (False, None)
 
 
 def test_each_failure_is_counted_by_operation(
