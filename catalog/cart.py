@@ -3,7 +3,9 @@
 Prices, names and stock are always read from the database when the cart is
 shown and again, under lock, at checkout: a cart can never pin an old price,
 and a stale entry (a widget deleted or withdrawn since) is dropped with a
-word to the shopper instead of failing the page.
+word to the shopper instead of failing the page. While the database cannot
+be reached the cart is shown from the widgets' last good copies, marked
+`stale`, and nothing is dropped from it: checkout waits for the database.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
+from catalog.caching.degraded import Stale
 from catalog.models import Widget
+from catalog.selectors.widgets import widgets_by_id
 
 SESSION_KEY = "cart"
 
@@ -45,6 +49,10 @@ class CartContents:
     lines: list[CartLine]
     # Names of widgets that were in the cart but are no longer sold.
     dropped: list[str] = field(default_factory=list)
+    # Set when the lines come from the widgets' last good copies (database down).
+    stale: Stale | None = None
+    # Lines kept in the cart that cannot be shown now (no copy of their widget).
+    unshown: int = 0
 
     @property
     def subtotal(self) -> Decimal:
@@ -152,14 +160,26 @@ class Cart:
         self._save()
 
     def contents(self) -> CartContents:
-        """The lines with today's widgets and prices, in one query; stale entries are dropped."""
+        """The lines with today's widgets and prices, in one query; stale entries are dropped.
+
+        While the database is down: the lines whose widgets have a last good
+        copy, `stale` set, and nothing dropped (an unknown widget may well be
+        on sale: it is kept, and counted in `unshown`).
+        """
         if not self.items:
             return CartContents([])
-        widgets = Widget.objects.in_bulk(list(self.items))
+        read = widgets_by_id(self.items)
+        if read.stale is not None:
+            kept = [
+                CartLine(read.widgets[widget_id], quantity)
+                for widget_id, quantity in self.items.items()
+                if widget_id in read.widgets and read.widgets[widget_id].is_active
+            ]
+            return CartContents(kept, stale=read.stale, unshown=len(self.items) - len(kept))
         lines: list[CartLine] = []
         dropped: list[str] = []
         for widget_id, quantity in self.items.items():
-            widget = widgets.get(widget_id)
+            widget = read.widgets.get(widget_id)
             if widget is None or not widget.is_active:
                 dropped.append(widget.name if widget else "A widget that is no longer sold")
             else:

@@ -1,20 +1,27 @@
-"""The category tree, read once per request and walked in memory.
+"""The category tree, read once per catalog version and walked in memory.
 
 A shop has tens of categories, not thousands: one query for all of them is
 cheaper than a query per breadcrumb, sub-category list or filter menu, and it
-keeps every page's query count fixed.
+keeps every page's query count fixed. It is the catalog's to cache like a
+page (catalog/caching): read once per catalog change across the fleet, and
+kept in each process until the next one, so the menu, the filters and the
+category pages' lookups cost no query on a cached request.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from django.http import HttpRequest
 
+from catalog.caching.copies import catalog_copies
+from catalog.caching.version import catalog_version
 from catalog.models import Category
 
 _REQUEST_ATTRIBUTE = "_catalog_category_tree"
+TREE_KEY = "catalog:category-tree"
 
 
 class CategoryTree:
@@ -66,10 +73,40 @@ class CategoryTree:
         return result
 
 
-def category_tree(request: HttpRequest) -> CategoryTree:
-    """The tree for this request, read on first use."""
-    tree = getattr(request, _REQUEST_ATTRIBUTE, None)
+class _Memo(NamedTuple):
+    version: int
+    tree: CategoryTree
+
+
+# This process's tree and the catalog version it is current at: a request
+# that finds the version unchanged builds nothing and reads nothing.
+_memo: _Memo | None = None
+
+
+def category_tree(request: HttpRequest | None = None) -> CategoryTree:
+    """The tree, the same for the whole of a request; no query while the catalog is unchanged.
+
+    From this process's memory while the catalog version is unchanged, else
+    from the shared cache (catalog/caching), else from the database; while
+    the database is down, the last good copy.
+    """
+    tree: CategoryTree | None = getattr(request, _REQUEST_ATTRIBUTE, None)
     if tree is None:
-        tree = CategoryTree(Category.objects.all())
-        setattr(request, _REQUEST_ATTRIBUTE, tree)
+        tree = _current_tree()
+        if request is not None:
+            setattr(request, _REQUEST_ATTRIBUTE, tree)
+    return tree
+
+
+def _current_tree() -> CategoryTree:
+    global _memo
+    memo = _memo
+    if memo is not None and memo.version == catalog_version().current():
+        return memo.tree
+    fetched = catalog_copies("category_tree").fetch(
+        TREE_KEY, lambda: list(Category.objects.all()), label="category_tree"
+    )
+    tree = CategoryTree(fetched.value)
+    if fetched.stale is None and fetched.version is not None:
+        _memo = _Memo(fetched.version, tree)
     return tree

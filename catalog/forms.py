@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from django import forms
@@ -18,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.http import QueryDict
+from django.utils.http import urlencode
 
 from catalog.categories import CategoryTree
 from catalog.models import Colour, Material, Order, Size
@@ -28,6 +31,7 @@ SEARCH_MAX_LENGTH = 200
 PAGE_SIZE_MAX = 100
 PAGE_MESSAGE = "The page number must be a whole number from 1."
 PAGE_SIZE_MESSAGE = f"page_size must be a whole number from 1 to {PAGE_SIZE_MAX}."
+CENT = Decimal("0.01")
 
 
 class WholeNumberField(forms.IntegerField):
@@ -134,21 +138,83 @@ class ListingForm(forms.Form):
         return str(next(iter(self.errors.values()))[0])
 
     def query(self) -> ListingQuery:
-        """The validated parameters, for `widget_listing()`; call after `is_valid()`."""
+        """The validated parameters, for `widget_listing()`; call after `is_valid()`.
+
+        Canonical: two query strings that mean the same listing ("colour=red&colour=blue"
+        and "colour=blue&colour=red&colour=red", "min_price=5" and "min_price=5.00") give
+        equal queries, so they share one cached page.
+        """
         data = self.cleaned_data
         return ListingQuery(
             terms=self.terms,
             category=data.get("category") or "",
-            min_price=data.get("min_price"),
-            max_price=data.get("max_price"),
+            min_price=_cents(data.get("min_price")),
+            max_price=_cents(data.get("max_price")),
             in_stock=bool(data.get("in_stock")),
-            colours=tuple(data.get("colour") or ()),
-            sizes=tuple(data.get("size") or ()),
-            materials=tuple(data.get("material") or ()),
+            colours=_choices(data.get("colour")),
+            sizes=_choices(data.get("size")),
+            materials=_choices(data.get("material")),
             sort=data.get("sort") or DEFAULT_SORT,
             page=data.get("page") or 1,
             page_size=data.get("page_size"),
         )
+
+
+def _cents(amount: Decimal | None) -> Decimal | None:
+    return None if amount is None else amount.quantize(CENT)
+
+
+def _choices(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(sorted(set(values or ())))
+
+
+def listing_params(query: ListingQuery) -> tuple[tuple[str, str], ...]:
+    """The one query string of `query`: what a cached page is keyed by and links are built from.
+
+    The inverse of `ListingForm.query()`: parameters in one order, defaults left out.
+    """
+    params: list[tuple[str, str]] = []
+    if query.terms:
+        params.append(("q", query.terms))
+    if query.category:
+        params.append(("category", query.category))
+    for name, amount in (("min_price", query.min_price), ("max_price", query.max_price)):
+        if amount is not None:
+            params.append((name, str(amount)))
+    if query.in_stock:
+        params.append(("in_stock", "on"))
+    for name, values in (
+        ("colour", query.colours),
+        ("size", query.sizes),
+        ("material", query.materials),
+    ):
+        params.extend((name, value) for value in values)
+    if query.sort != DEFAULT_SORT:
+        params.append(("sort", query.sort))
+    if query.page != 1:
+        params.append(("page", str(query.page)))
+    if query.page_size is not None:
+        params.append(("page_size", str(query.page_size)))
+    return tuple(params)
+
+
+@lru_cache(maxsize=4096)
+def valid_listing_query(
+    form_class: type[ListingForm], tree: CategoryTree, query_string: str
+) -> ListingQuery | None:
+    """The listing a query string asks for, or None when it is invalid (bind the form for why).
+
+    Binding a form costs a third of a cached page's time, so each process
+    remembers the last few thousand query strings it parsed, per category
+    tree (a new tree is a new key): a popular listing is parsed once.
+    """
+    form = form_class(QueryDict(query_string), tree=tree)
+    return form.query() if form.is_valid() else None
+
+
+def as_query_dict(params: tuple[tuple[str, str], ...]) -> QueryDict:
+    """`params` as the `request.GET` a shopper following our own links would send."""
+    return QueryDict(urlencode(params))
 
 
 class ApiListingForm(ListingForm):

@@ -1,7 +1,12 @@
-"""Storefront pages: thin views over the listing selector, the cart and the checkout service.
+"""Storefront pages: thin views over the selectors, the cart and the checkout service.
 
-Every page's query count is fixed whatever it shows (tests pin each one):
-the catalog version, the category tree, then one query per list on the page.
+The catalog's pages (home, listings, category pages, search, product pages
+and their pictures) go through one seam, catalog/caching/pages.py: a view
+parses its input, names the page and hands over a function that renders it
+without the request (`_render_*`). A cached answer costs no query; a render's
+query count is fixed whatever the page shows (tests pin each one). The cart
+and checkout are never cached; while the database is down the cart works from
+the last good copies and checkout answers a friendly 503.
 """
 
 from __future__ import annotations
@@ -10,34 +15,49 @@ import dataclasses
 import hashlib
 import re
 import uuid
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db import InterfaceError, OperationalError
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from catalog.caching import products
+from catalog.caching.degraded import serve_stale
+from catalog.caching.pages import Page, Rendered, render_page, serve
 from catalog.cart import Cart, CartContents, CartError
-from catalog.categories import category_tree
+from catalog.categories import CategoryTree, category_tree
 from catalog.forms import (
     AddToCartForm,
     CheckoutForm,
     ListingForm,
     RemoveFromCartForm,
     UpdateCartForm,
+    as_query_dict,
+    listing_params,
+    valid_listing_query,
 )
-from catalog.http import revalidated
 from catalog.models import Category, Order, Widget
-from catalog.selectors.listing import PageNotFound, widget_listing
+from catalog.selectors.listing import ListingQuery, PageNotFound, widget_listing
+from catalog.selectors.widgets import widget_for_cart
 from catalog.services.checkout import (
     CheckoutError,
     KeyReusedError,
     PriceChangedError,
     place_order,
 )
+from core.db.backends.postgresql.errors import ConnectionUnavailable, DatabaseUnavailable
 from core.http.headers import SVG_POLICY
 from core.http.priority import urgent_for
 from core.ratelimit.limiter import limit, session_id
@@ -48,123 +68,185 @@ RELATED_WIDGETS = 4
 # Order numbers this browser placed, newest last: only they may see a confirmation.
 ORDERS_SESSION_KEY = "orders"
 ORDERS_REMEMBERED = 5
+# Pictures are drawn from the SKU and attributes, which rarely change.
+IMAGE_MAX_AGE = 86400
 
 
 @require_safe
-@revalidated(per_shopper=True)
-def home(request: HttpRequest) -> HttpResponse:
-    featured = Widget.objects.filter(is_active=True, stock__gt=0).order_by("-created_at", "-id")[
-        :FEATURED_WIDGETS
-    ]
-    return render(request, "catalog/home.html", {"featured": featured})
+def home(request: HttpRequest) -> HttpResponseBase:
+    return serve(request, Page("home", request.path), _render_home)
+
+
+def _render_home() -> Rendered:
+    featured = Widget.objects.filter(is_active=True, stock__gt=0).order_by("-created_at", "-id")
+    context = {"featured": list(featured[:FEATURED_WIDGETS]), "category_tree": category_tree()}
+    return render_page("catalog/home.html", context)
 
 
 @require_safe
-@revalidated(per_shopper=True)
-def widget_list(request: HttpRequest) -> HttpResponse:
-    return _listing(request, title="All widgets")
+def widget_list(request: HttpRequest) -> HttpResponseBase:
+    return _listing(request, "listing", title="All widgets")
 
 
 @require_safe
-@revalidated(per_shopper=True)
-def category(request: HttpRequest, path: str) -> HttpResponse:
-    tree = category_tree(request)
-    current = tree.by_path.get(path)
+def category(request: HttpRequest, path: str) -> HttpResponseBase:
+    current = category_tree(request).by_path.get(path)
     if current is None:
         raise Http404("No such category")
-    return _listing(request, title=current.name, category=current)
+    return _listing(request, "category", title=current.name, category=current)
 
 
 @require_safe
 @rate_limited("search", methods=("GET", "HEAD"))
-@revalidated(per_shopper=True)
-def search_page(request: HttpRequest) -> HttpResponse:
-    return _listing(request, title="Search", searching=True)
+def search_page(request: HttpRequest) -> HttpResponseBase:
+    return _listing(request, "search", title="Search", searching=True)
 
 
 def _listing(
     request: HttpRequest,
+    kind: str,
     *,
     title: str,
     category: Category | None = None,
     searching: bool = False,
-) -> HttpResponse:
-    """The one listing page: category, all widgets, or search results, with the same filters."""
+) -> HttpResponseBase:
+    """The one listing page: category, all widgets, or search results, with the same filters.
+
+    Bad input is answered here, never cached: garbage cannot grow the cache.
+    Everything valid is keyed by its canonical query string.
+    """
     tree = category_tree(request)
-    form = ListingForm(request.GET, tree=tree)
-    context: dict[str, Any] = {
+    query = valid_listing_query(ListingForm, tree, request.META.get("QUERY_STRING", ""))
+    if query is None:
+        form = ListingForm(request.GET, tree=tree)
+        form.is_valid()
+        context = _listing_context(tree, form, title=title, category=category, searching=searching)
+        context["error"] = (
+            form.paging_error() or "Some filters could not be applied: please correct them."
+        )
+        return render(request, "catalog/listing.html", context, status=400)
+    if not searching:
+        # Only the search page searches: elsewhere `q` is dropped like any unknown parameter.
+        query = dataclasses.replace(query, terms="")
+    page = Page(kind, request.path, listing_params(query))
+    render_listing = partial(
+        _render_listing, query, tree, title=title, category=category, searching=searching
+    )
+    return serve(request, page, render_listing)
+
+
+def _listing_context(
+    tree: CategoryTree,
+    form: ListingForm,
+    *,
+    title: str,
+    category: Category | None,
+    searching: bool,
+) -> dict[str, Any]:
+    return {
         "title": title,
         "form": form,
         "category": category,
         "searching": searching,
         "breadcrumbs": tree.ancestors(category) if category else [],
         "subcategories": tree.children(category) if category else [],
+        "category_tree": tree,
+        "terms": form.terms if form.is_bound and not form.errors else "",
     }
-    if not form.is_valid():
-        context["error"] = (
-            form.paging_error() or "Some filters could not be applied: please correct them."
-        )
-        return render(request, "catalog/listing.html", context, status=400)
 
-    query = form.query()
-    context["terms"] = query.terms
+
+def _render_listing(
+    query: ListingQuery,
+    tree: CategoryTree,
+    *,
+    title: str,
+    category: Category | None,
+    searching: bool,
+) -> Rendered:
+    params = as_query_dict(listing_params(query))
+    # Bound to the canonical parameters: the page shows what it was keyed by.
+    form = ListingForm(params, tree=tree)
+    form.is_valid()
+    context = _listing_context(tree, form, title=title, category=category, searching=searching)
+    context["params"] = params
+    if searching and not query.terms:
+        return render_page("catalog/listing.html", context)
     if searching:
-        if not query.terms:
-            return render(request, "catalog/listing.html", context)
         context["title"] = f"Results for \u201c{query.terms}\u201d"
-    else:
-        # Only the search page searches; elsewhere `q` is kept for the links only.
-        query = dataclasses.replace(query, terms="")
     try:
         listing = widget_listing(query, tree=tree, within=category)
     except PageNotFound as missing:
         context["error"] = str(missing)
-        return render(request, "catalog/listing.html", context, status=404)
+        return render_page("catalog/listing.html", context, status=404)
     context["page"], context["fuzzy"] = listing.page, listing.fuzzy
-    return render(request, "catalog/listing.html", context)
+    return render_page("catalog/listing.html", context)
 
 
 @require_safe
-@revalidated(per_shopper=True)
-def widget_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def widget_detail(request: HttpRequest, slug: str) -> HttpResponseBase:
+    return serve(request, Page("product", request.path), partial(_render_product, slug))
+
+
+def _render_product(slug: str) -> Rendered:
     widget = get_object_or_404(Widget, slug=slug, is_active=True)
-    return _widget_page(
-        request, widget, AddToCartForm(initial={"widget": widget.id, "quantity": 1})
-    )
+    # The page shoppers add to the cart from: the cart may need this copy if the database goes.
+    products.remember([widget])
+    form = AddToCartForm(initial={"widget": widget.id, "quantity": 1})
+    return render_page("catalog/widget_detail.html", _product_context(widget, form))
 
 
-def _widget_page(
-    request: HttpRequest, widget: Widget, form: AddToCartForm, status: int = 200
-) -> HttpResponse:
-    tree = category_tree(request)
+def _product_context(widget: Widget, form: AddToCartForm) -> dict[str, Any]:
+    tree = category_tree()
     widget_category = tree.by_id[widget.category_id]
     related = (
         Widget.objects.filter(category_id=widget.category_id, is_active=True, stock__gt=0)
         .exclude(pk=widget.pk)
         .order_by("-created_at", "-id")[:RELATED_WIDGETS]
     )
-    context = {
+    return {
         "widget": widget,
         "widget_category": widget_category,
         "breadcrumbs": [*tree.ancestors(widget_category), widget_category],
         "form": form,
-        "related": related,
-        "in_cart": Cart(request.session).quantity_of(widget.id),
+        # Plain values for the add-to-cart fragment, which the cache keeps.
+        "quantity": form["quantity"].value(),
+        "quantity_errors": [str(error) for error in form.errors.get("quantity", [])],
+        "related": list(related),
+        "category_tree": tree,
     }
-    return render(request, "catalog/widget_detail.html", context, status=status)
+
+
+def _widget_page(
+    request: HttpRequest, widget: Widget, form: AddToCartForm, status: int
+) -> HttpResponse:
+    """The product page again with the add-to-cart form's errors: for this shopper only."""
+    return render(
+        request, "catalog/widget_detail.html", _product_context(widget, form), status=status
+    )
 
 
 @require_safe
-def widget_image(request: HttpRequest, slug: str) -> HttpResponse:
-    """The widget's picture, drawn from its attributes: no binary assets to ship or store."""
+def widget_image(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """The widget's picture, drawn from its attributes: no binary assets to ship or store.
+
+    Cached like the pages that show it, so those pages keep their pictures
+    while the database is down; drawn only from the SKU and attributes,
+    which rarely change, so browsers and a CDN may keep it a day.
+    """
+    return serve(
+        request,
+        Page("image", request.path),
+        partial(_render_image, slug),
+        per_shopper=False,
+        max_age=IMAGE_MAX_AGE,
+    )
+
+
+def _render_image(slug: str) -> Rendered:
     widget = get_object_or_404(Widget.objects.only("sku", "colour", "material", "name"), slug=slug)
     svg = render_to_string("catalog/widget.svg", {"widget": widget, "art": _art(widget)})
-    response = HttpResponse(svg, content_type="image/svg+xml")
-    # Drawn only from the SKU and attributes, which rarely change: a day is safe.
-    response["Cache-Control"] = "public, max-age=86400"
     # An SVG opened on its own is a document that could run script: never ours.
-    response["Content-Security-Policy"] = SVG_POLICY
-    return response
+    return Rendered(200, "image/svg+xml", (svg,), (("Content-Security-Policy", SVG_POLICY),))
 
 
 PAINT = {
@@ -208,8 +290,9 @@ def _art(widget: Widget) -> dict[str, Any]:
 @never_cache
 @require_safe
 def cart_page(request: HttpRequest) -> HttpResponse:
-    cart = Cart(request.session)
-    contents = cart.contents()
+    contents = Cart(request.session).contents()
+    if contents.stale is not None:
+        serve_stale(request, contents.stale)
     _tell_dropped(request, contents)
     return render(request, "catalog/cart.html", {"contents": contents})
 
@@ -222,7 +305,11 @@ def cart_add(request: HttpRequest) -> HttpResponse:
     # ASCII digits that fit a bigint: isdigit() also passes "\u00b2", which int() refuses.
     if not re.fullmatch(r"[0-9]{1,18}", widget_id):
         return _bad_request(request, "That widget could not be found.")
-    widget = get_object_or_404(Widget, pk=int(widget_id), is_active=True)
+    widget, stale = widget_for_cart(int(widget_id))
+    if widget is None:
+        raise Http404("No such widget on sale")
+    if stale is not None:
+        serve_stale(request, stale)
     if not form.is_valid():
         return _widget_page(request, widget, form, status=400)
     try:
@@ -247,7 +334,9 @@ def cart_update(request: HttpRequest) -> HttpResponse:
     if form.cleaned_data["quantity"] == 0 or widget_id not in cart.items:
         cart.remove(widget_id)
         return redirect("catalog:cart")
-    widget = Widget.objects.filter(pk=widget_id, is_active=True).first()
+    widget, stale = widget_for_cart(widget_id)
+    if stale is not None:
+        serve_stale(request, stale)
     if widget is None:
         cart.remove(widget_id)
         messages.warning(request, "That widget is no longer sold and was removed from your cart.")
@@ -273,6 +362,8 @@ def _cart_with_errors(
     request: HttpRequest, cart: Cart, form: UpdateCartForm, status: int = 400
 ) -> HttpResponse:
     contents = cart.contents()
+    if contents.stale is not None:
+        serve_stale(request, contents.stale)
     errors = [message for messages_ in form.errors.values() for message in messages_]
     context = {"contents": contents, "errors": errors, "error_line": form.data.get("widget")}
     return render(request, "catalog/cart.html", context, status=status)
@@ -289,6 +380,11 @@ def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
 
 # -- Checkout -----------------------------------------------------------------------
 
+# What a checkout that could not reach the database (or lost it half way) may
+# have met: the order was not placed, or placed and not confirmed. Either way
+# the same form, sent again, is the same order (its idempotency key).
+UNREACHABLE = (ConnectionUnavailable, OperationalError, InterfaceError)
+
 
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -297,7 +393,17 @@ def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
 @rate_limited("checkout")
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
+    try:
+        return _checkout(request, cart)
+    except UNREACHABLE as error:
+        retry_after = getattr(error, "retry_after", DatabaseUnavailable.retry_after)
+        return _checkout_paused(request, cart, retry_after=retry_after)
+
+
+def _checkout(request: HttpRequest, cart: Cart) -> HttpResponse:
     contents = cart.contents()
+    if contents.stale is not None:
+        return _checkout_paused(request, cart, contents, retry_after=contents.stale.retry_after)
     if request.method == "GET":
         _tell_dropped(request, contents)
         if not contents.lines:
@@ -368,6 +474,37 @@ def _checkout_page(
 ) -> HttpResponse:
     context = {"contents": contents, "form": form, "error": error}
     return render(request, "catalog/checkout.html", context, status=status)
+
+
+def _checkout_paused(
+    request: HttpRequest,
+    cart: Cart,
+    contents: CartContents | None = None,
+    *,
+    retry_after: int,
+) -> HttpResponse:
+    """The friendly 503: no order placed, the cart and everything typed kept, try again soon.
+
+    A POST keeps its form (and so its idempotency key): sending it again
+    once the database is back places the order once, even if this attempt
+    did place it and only the answer was lost.
+    """
+    if contents is None:
+        try:
+            contents = cart.contents()
+        except UNREACHABLE:
+            contents = CartContents([], unshown=len(cart))
+    if contents.stale is not None:
+        serve_stale(request, contents.stale)
+    form = (
+        CheckoutForm(request.POST)
+        if request.method == "POST"
+        else CheckoutForm.fresh(contents.total)
+    )
+    context = {"contents": contents, "form": form, "paused": True}
+    response = render(request, "catalog/checkout.html", context, status=503)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _shopper(request: HttpRequest) -> str:

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.test import override_settings
 
+from catalog.caching.version import catalog_version
 from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster, scratch_dir
 
@@ -107,9 +108,10 @@ def cache_server() -> Iterator[CacheServer]:
 
 @pytest.fixture(autouse=True)
 def _empty_cache(cache_server: CacheServer) -> Iterator[None]:
-    """Nothing one test caches is seen by the next."""
+    """Nothing one test caches is seen by the next (nor the catalog version a process kept)."""
     yield
     caches["default"].clear()
+    catalog_version().forget()
 
 
 @pytest.fixture(scope="session")

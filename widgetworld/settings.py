@@ -313,6 +313,28 @@ def _cache(url: str) -> dict[str, Any]:
 
 CACHES = {"default": _cache(CACHE_URL)}
 
+# -- The catalog's cached pages (catalog/caching, docs/storefront.md) -----------------
+
+# A cached page is fresh while the catalog version it was rendered at is
+# current, and for at most CATALOG_CACHE_FRESH seconds: the bound for writes
+# that bypass the ORM's signals (raw SQL, QuerySet.update()).
+CATALOG_CACHE_FRESH = env.int("CATALOG_CACHE_FRESH", default=300)
+# How long the last good copy of a page (and of the product data the cart
+# shows) is kept, to answer with while the database is down: hours.
+CATALOG_CACHE_KEEP = env.int("CATALOG_CACHE_KEEP", default=6 * 3600)
+# How long a request that finds no copy at all waits for the one request
+# rendering it (in another thread or process) before rendering it itself.
+CATALOG_CACHE_WAIT_MS = env.float("CATALOG_CACHE_WAIT_MS", default=250)
+# How long a process trusts its own copy of the catalog version: a change
+# committed on another host shows on this one's pages within this.
+CATALOG_VERSION_TTL = env.float("CATALOG_VERSION_TTL", default=1.0)
+if CATALOG_CACHE_FRESH < 1 or CATALOG_CACHE_KEEP < CATALOG_CACHE_FRESH:
+    raise ImproperlyConfigured(
+        "CATALOG_CACHE_FRESH must be at least 1 s and CATALOG_CACHE_KEEP at least as long"
+    )
+if CATALOG_CACHE_WAIT_MS < 0 or CATALOG_VERSION_TTL < 0:
+    raise ImproperlyConfigured("CATALOG_CACHE_WAIT_MS and CATALOG_VERSION_TTL must be >= 0")
+
 # Test-only endpoints that hold connections on purpose (core/chaos): for the
 # chaos tests, the alert drill and the benchmarks. Never in production.
 CHAOS_ENDPOINTS = env.bool("WIDGETWORLD_CHAOS_ENDPOINTS", default=False)

@@ -33,6 +33,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog import metrics
+from catalog.caching.version import catalog_changed
 from catalog.cart import shipping_for
 from catalog.models import Order, OrderLine, Widget
 
@@ -223,6 +224,8 @@ def _place(
         widget.stock -= lines[widget.pk]
         widget.updated_at = now  # bulk_update skips auto_now: pages' ETags must change
     Widget.objects.bulk_update(widgets, ["stock", "updated_at"])
+    # bulk_update sends no signal: the product pages must show the new stock.
+    catalog_changed()
     OrderLine.objects.bulk_create(
         OrderLine(
             order=order,

@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog import metrics
+from catalog.caching.version import catalog_changed
 from catalog.models import Order, OrderLine, Widget
 
 Status = Order.Status
@@ -86,6 +87,9 @@ def _return_stock(order_id: int) -> None:
         Widget.objects.filter(pk=widget_id).update(
             stock=F("stock") + units[widget_id], updated_at=now
         )
+    if units:
+        # update() sends no signal: cached pages must show the stock is back.
+        catalog_changed()
 
 
 def hold_until(now: dt.datetime, minutes: float) -> dt.datetime:

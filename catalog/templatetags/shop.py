@@ -1,4 +1,4 @@
-"""Template filters for money and stock, so every page says them the same way."""
+"""Template filters for money, stock and the cart, so every page says them the same way."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from django import template
 from django.conf import settings
+
+from catalog.cart import Cart
 
 register = template.Library()
 
@@ -21,3 +23,9 @@ def money(amount: Decimal | None, currency: str | None = None) -> str:
     formatted = f"{amount:,.2f}"
     symbol = SYMBOLS.get(code)
     return f"{symbol}{formatted}" if symbol else f"{formatted} {code}"
+
+
+@register.filter
+def in_cart(cart: Cart | None, widget_id: int) -> int:
+    """How many of this widget the shopper's cart holds (the cart is the context's `cart`)."""
+    return cart.quantity_of(widget_id) if cart is not None else 0

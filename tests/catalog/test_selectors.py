@@ -29,7 +29,7 @@ def test_the_form_hands_the_selector_plain_values(shop: Shop) -> None:
         terms="brass",
         min_price=Decimal("5"),
         in_stock=True,
-        colours=("red", "blue"),
+        colours=("blue", "red"),
         page=2,
         page_size=10,
     )

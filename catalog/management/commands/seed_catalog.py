@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
 
+from catalog.caching.version import catalog_changed
 from catalog.factories import CategoryFactory, WidgetFactory
 from catalog.models import Category, Order, Widget
 
@@ -108,6 +109,8 @@ class Command(BaseCommand):
             WidgetFactory.reset_sequence(1)
             leaves = seed_categories(categories)
             seed_widgets(widgets, leaves)
+            # Bulk inserts send no signal: cached pages must not show the old catalog.
+            catalog_changed()
         elapsed = time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(
