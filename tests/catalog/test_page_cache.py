@@ -9,14 +9,17 @@ never carries anything of the shopper it was first rendered for.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import Client, override_settings
+from prometheus_client import REGISTRY
 from pytest_django import DjangoAssertNumQueries, DjangoCaptureOnCommitCallbacks
 
 from catalog.caching.pages import Page
@@ -40,6 +43,7 @@ PAGES = [
 ]
 STORED = "widgetworld; fwd=miss; stored"
 HIT = "widgetworld; hit"
+SHOPPERS = 20
 
 
 def url_for(path: str, widget: Widget) -> str:
@@ -214,6 +218,37 @@ def test_a_change_rolled_back_leaves_the_cached_page_current(
         failing_write()
 
     assert client.get(widget.get_absolute_url())["Cache-Status"] == HIT
+
+
+# -- no stampede --------------------------------------------------------------------------
+
+
+def renders(page: str) -> float:
+    return REGISTRY.get_sample_value("widgetworld_page_render_seconds_count", {"page": page}) or 0
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CATALOG_CACHE_WAIT_MS=30_000)
+def test_a_cold_listing_asked_for_by_many_shoppers_at_once_is_rendered_once(
+    make_widgets: MakeWidgets,
+) -> None:
+    """Real threads, each a shopper with its own connection: one render, the rest wait for it."""
+    make_widgets(30)
+    before = (renders("listing"), renders("category_tree"))
+    start = threading.Barrier(SHOPPERS)
+
+    def shop(_: int) -> int:
+        start.wait(timeout=30)
+        try:
+            return Client().get("/widgets/?sort=price").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(SHOPPERS) as pool:
+        statuses = list(pool.map(shop, range(SHOPPERS)))
+
+    after = (renders("listing"), renders("category_tree"))
+    assert (statuses, after[0] - before[0], after[1] - before[1]) == ([200] * SHOPPERS, 1, 1)
 
 
 # -- nothing of one shopper is shown to another --------------------------------------------
