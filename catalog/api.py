@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 
-from catalog.caching.pages import Page, Rendered, render_json, serve
+from catalog.caching.pages import Cacheable, Page, Rendered, render_json, serve
 from catalog.categories import CategoryTree, category_tree
 from catalog.forms import ApiListingForm, listing_params, valid_listing_query
 from catalog.models import Category, Widget
@@ -85,9 +85,9 @@ def widgets(request: HttpRequest) -> HttpResponseBase:
         message = form.paging_error() or "Invalid filters."
         return JsonResponse(_error(400, message, form.errors.get_json_data()), status=400)
     origin = _origin(request)
-    page = Page("api_widgets", request.path, listing_params(query), origin)
+    page = Page("api_widgets", request.path_info, listing_params(query), origin)
     render = partial(_render_widgets, query, tree, origin, request.path)
-    return serve(request, page, render, per_shopper=False)
+    return serve(request, Cacheable(page, render), per_shopper=False)
 
 
 def _render_widgets(query: ListingQuery, tree: CategoryTree, origin: str, path: str) -> Rendered:
@@ -114,8 +114,8 @@ def _render_widgets(query: ListingQuery, tree: CategoryTree, origin: str, path: 
 @rate_limited("api", methods=("GET", "HEAD"))
 def widget(request: HttpRequest, slug: str) -> HttpResponseBase:
     origin = _origin(request)
-    page = Page("api_widget", request.path, origin=origin)
-    return serve(request, page, partial(_render_widget, slug, origin), per_shopper=False)
+    page = Page("api_widget", request.path_info, origin=origin)
+    return serve(request, Cacheable(page, partial(_render_widget, slug, origin)), per_shopper=False)
 
 
 def _render_widget(slug: str, origin: str) -> Rendered:
@@ -130,8 +130,8 @@ def _render_widget(slug: str, origin: str) -> Rendered:
 @rate_limited("api", methods=("GET", "HEAD"))
 def categories(request: HttpRequest) -> HttpResponseBase:
     origin = _origin(request)
-    page = Page("api_categories", request.path, origin=origin)
-    return serve(request, page, partial(_render_categories, origin), per_shopper=False)
+    page = Page("api_categories", request.path_info, origin=origin)
+    return serve(request, Cacheable(page, partial(_render_categories, origin)), per_shopper=False)
 
 
 def _render_categories(origin: str) -> Rendered:

@@ -35,7 +35,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from catalog.caching import products
 from catalog.caching.degraded import serve_stale
-from catalog.caching.pages import Page, Rendered, render_page, serve
+from catalog.caching.pages import Cacheable, Page, Rendered, render_page, serve
 from catalog.cart import Cart, CartContents, CartError
 from catalog.categories import CategoryTree, category_tree
 from catalog.forms import (
@@ -74,7 +74,16 @@ IMAGE_MAX_AGE = 86400
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponseBase:
-    return serve(request, Page("home", request.path), _render_home)
+    return serve(request, home_page(request.path_info))
+
+
+# The pages' builders: a Page (what keys it; `path` never holds the script
+# prefix) and its renderer. The views and manage.py warm_cache share them, so
+# a warmed page is the copy a shopper's request finds.
+
+
+def home_page(path: str) -> Cacheable:
+    return Cacheable(Page("home", path), _render_home)
 
 
 def _render_home() -> Rendered:
@@ -128,11 +137,27 @@ def _listing(
     if not searching:
         # Only the search page searches: elsewhere `q` is dropped like any unknown parameter.
         query = dataclasses.replace(query, terms="")
-    page = Page(kind, request.path, listing_params(query))
-    render_listing = partial(
+    page = listing_page(
+        kind, request.path_info, query, tree, title=title, category=category, searching=searching
+    )
+    return serve(request, page)
+
+
+def listing_page(
+    kind: str,
+    path: str,
+    query: ListingQuery,
+    tree: CategoryTree,
+    *,
+    title: str,
+    category: Category | None = None,
+    searching: bool = False,
+) -> Cacheable:
+    """A listing named by its canonical query string (`path` without the script prefix)."""
+    render = partial(
         _render_listing, query, tree, title=title, category=category, searching=searching
     )
-    return serve(request, page, render_listing)
+    return Cacheable(Page(kind, path, listing_params(query)), render)
 
 
 def _listing_context(
@@ -184,7 +209,11 @@ def _render_listing(
 
 @require_safe
 def widget_detail(request: HttpRequest, slug: str) -> HttpResponseBase:
-    return serve(request, Page("product", request.path), partial(_render_product, slug))
+    return serve(request, product_page(request.path_info, slug))
+
+
+def product_page(path: str, slug: str) -> Cacheable:
+    return Cacheable(Page("product", path), partial(_render_product, slug))
 
 
 def _render_product(slug: str) -> Rendered:
@@ -233,13 +262,8 @@ def widget_image(request: HttpRequest, slug: str) -> HttpResponseBase:
     while the database is down; drawn only from the SKU and attributes,
     which rarely change, so browsers and a CDN may keep it a day.
     """
-    return serve(
-        request,
-        Page("image", request.path),
-        partial(_render_image, slug),
-        per_shopper=False,
-        max_age=IMAGE_MAX_AGE,
-    )
+    image = Cacheable(Page("image", request.path_info), partial(_render_image, slug))
+    return serve(request, image, per_shopper=False, max_age=IMAGE_MAX_AGE)
 
 
 def _render_image(slug: str) -> Rendered:

@@ -79,6 +79,14 @@ class Rendered:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class Cacheable:
+    """A page and the function that renders it without the request: what `serve` takes."""
+
+    page: Page
+    render: Callable[[], Rendered]
+
+
 def render_page(template_name: str, context: dict[str, Any], *, status: int = 200) -> Rendered:
     """A template rendered for every shopper alike: no request, so no shopper's data."""
     holes = Holes()
@@ -92,20 +100,20 @@ def render_json(data: Any, *, status: int = 200) -> Rendered:
 
 def serve(
     request: HttpRequest,
-    page: Page,
-    render: Callable[[], Rendered],
+    cacheable: Cacheable,
     *,
     per_shopper: bool = True,
     max_age: int | None = None,
 ) -> HttpResponseBase:
-    """The answer for `page`: from the cache when it can, rendered by `render` when it must.
+    """The answer for a page: from the cache when it can, rendered when it must.
 
     `per_shopper` pages show the shopper's cart and tokens: they are private and
     always revalidated. The others (the API, pictures) are public for `max_age`
     (default CATALOG_API_MAX_AGE), and a CDN may serve them stale (RFC 5861)
     while revalidating, and for as long as we keep a copy while we fail.
     """
-    fetched = catalog_copies("pages").fetch(page.key, render, label=page.kind, keep=_storable)
+    page = cacheable.page
+    fetched = _fetch(cacheable)
     rendered = fetched.value
     validators = _validators(request, page, fetched, per_shopper=per_shopper)
     if fetched.stale is not None:
@@ -121,6 +129,21 @@ def serve(
     for name, value in rendered.headers:
         response.headers[name] = value
     return _headers(response, fetched, validators, per_shopper, max_age)
+
+
+def warm(cacheable: Cacheable) -> Outcome:
+    """Render a page into the cache unless a current copy is there (manage.py warm_cache)."""
+    fetched = _fetch(cacheable)
+    if fetched.outcome is Outcome.MISS and fetched.value.status != 200:
+        return Outcome.UNCACHED
+    return fetched.outcome
+
+
+def _fetch(cacheable: Cacheable) -> Fetched[Rendered]:
+    page = cacheable.page
+    return catalog_copies("pages").fetch(
+        page.key, cacheable.render, label=page.kind, keep=_storable
+    )
 
 
 def _storable(rendered: Rendered) -> bool:
