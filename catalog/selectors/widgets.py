@@ -82,7 +82,7 @@ def most_wanted(count: int, *, days: int) -> list[Widget]:
         .annotate(units=Sum("order_lines__quantity"))
         .order_by("-units", "id")[:count]
     )
-    chosen = list(ranked)
+    chosen: list[Widget] = list(ranked)
     if len(chosen) < count:
         newest = on_sale.exclude(pk__in=[w.pk for w in chosen]).order_by("-created_at", "-id")
         chosen += list(newest[: count - len(chosen)])

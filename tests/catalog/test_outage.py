@@ -77,6 +77,8 @@ class Outage:
     viewed: tuple[str, str]
     never_seen: tuple[str, str]
     checkout: dict[str, str]
+    # Rendered after the catalog last changed: current when the database went.
+    current: str
 
 
 def widgets(cluster: PostgresCluster, count: int) -> list[tuple[str, str]]:
@@ -126,9 +128,11 @@ def outage(
         other.post("/cart/add/", {"widget": ordered[0], "quantity": "1"})
         placed = other.post("/checkout/", other.checkout_form())
         assert placed.status_code == 303, server.tail()
+        current = "/widgets/?sort=name"
+        assert shopper.get(current).headers["Cache-Status"] == "widgetworld; fwd=miss; stored"
 
         cluster.stop()
-        yield Outage(cluster, server, shopper, seen, in_cart, viewed, never_seen, checkout)
+        yield Outage(cluster, server, shopper, seen, in_cart, viewed, never_seen, checkout, current)
     finally:
         server.stop()
         if not cluster.is_running():
@@ -142,6 +146,21 @@ def test_pages_seen_before_answer_200_from_the_last_good_copy(outage: Outage) ->
         path: (a.status_code, a.headers.get("Cache-Status"), "Age" in a.headers)
         for path, a in answers.items()
     } == {path: (200, STALE, True) for path in outage.seen}
+
+
+def test_while_the_breaker_is_open_even_a_current_copy_is_answered_as_stale(
+    outage: Outage,
+) -> None:
+    """The pool's breaker knows the database is down: a hit must not hide the outage."""
+    outage.shopper.get(outage.seen[0])  # a stale copy: its render fails and opens the breaker
+
+    answer = outage.shopper.get(outage.current)
+
+    assert (answer.status_code, answer.headers.get("Cache-Status"), BANNER in answer.text) == (
+        200,
+        STALE,
+        True,
+    )
 
 
 def test_a_stale_page_says_so_in_a_banner_screen_readers_announce(outage: Outage) -> None:
