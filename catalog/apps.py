@@ -6,6 +6,7 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self) -> None:
-        from catalog.caching import receivers
+        from catalog.caching import degraded, receivers
 
+        degraded.zero_metrics()
         receivers.connect()

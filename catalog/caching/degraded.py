@@ -30,6 +30,7 @@ from core.db.backends.postgresql.errors import (
 DATABASE_UNAVAILABLE = "database_unavailable"
 POOL_TIMEOUT = "pool_timeout"
 POOL_REJECTED = "pool_rejected"
+REASONS = (DATABASE_UNAVAILABLE, POOL_TIMEOUT, POOL_REJECTED)
 
 _REQUEST_ATTRIBUTE = "_catalog_stale"
 
@@ -83,3 +84,9 @@ def stale_of(request: HttpRequest) -> Stale | None:
     """How this request's answer is stale, or None when it came from the database."""
     stale: Stale | None = getattr(request, _REQUEST_ATTRIBUTE, None)
     return stale
+
+
+def zero_metrics() -> None:
+    """Export the stale counters at 0 from the start, so the first stale answer is an increase()."""
+    for reason in REASONS:
+        STALE_RESPONSES.labels(reason)

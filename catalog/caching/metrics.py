@@ -39,8 +39,3 @@ STALE_RESPONSES = Counter(
     "catalog pages, API answers and carts.",
     ["reason"],
 )
-
-STALE_REASONS = ("database_unavailable", "pool_timeout", "pool_rejected")
-for _reason in STALE_REASONS:
-    # Exported at 0 from the start, so the first stale answer is an increase().
-    STALE_RESPONSES.labels(_reason)
