@@ -143,8 +143,8 @@ def test_the_cache_waits_a_few_milliseconds_at_most_by_default() -> None:
 @pytest.mark.parametrize(
     ("url", "backend"),
     [
-        ("redis://cache:6379/0", "django.core.cache.backends.redis.RedisCache"),
-        ("rediss://cache:6380/1", "django.core.cache.backends.redis.RedisCache"),
+        ("redis://cache:6379/0", "core.cache.backends.RedisCache"),
+        ("rediss://cache:6380/1", "core.cache.backends.RedisCache"),
         ("dummy://", "django.core.cache.backends.dummy.DummyCache"),
     ],
 )

@@ -295,7 +295,9 @@ def _cache(url: str) -> dict[str, Any]:
             "or dummy:// to cache nothing"
         )
     return {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's RedisCache, with one redis-py client per pool rather than one
+        # per call (core/cache/backends.py: that costs as much as the round trip).
+        "BACKEND": "core.cache.backends.RedisCache",
         "LOCATION": url,
         # The key space is shared with whatever else uses the server.
         "KEY_PREFIX": "widgetworld",
