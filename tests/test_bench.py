@@ -10,7 +10,7 @@ from core.db.backends.postgresql.options import HOST_NAME_KEY, SESSION_KEYS
 from devtools.databases import migrated_database
 from devtools.localdb import scratch_dir, scratch_workdir
 from loadtests.bench import autoscale, incident
-from loadtests.bench.configs import SETUPS, database
+from loadtests.bench.configs import SETUPS, cache_environment, database
 from tests.conftest import MakePostgres
 from tests.tools import require
 
@@ -33,6 +33,16 @@ def test_django_setups_get_none_of_our_backends_options(setup: str) -> None:
 
 def test_every_setup_has_a_label_and_a_database() -> None:
     assert all(database(name, BASE, pgbouncer_port=6432)["NAME"] for name in SETUPS)
+
+
+def test_only_the_cache_setups_cache_so_connection_strategies_compare_like_for_like() -> None:
+    caching = {
+        name
+        for name in SETUPS
+        if cache_environment(name, "redis://cache:6379/0")["CACHE_URL"] != "dummy://"
+    }
+
+    assert caching == {"widgetworld-cache", "widgetworld-cache-50ms"}
 
 
 def load(**statuses: int) -> incident.Load:

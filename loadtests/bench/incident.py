@@ -1,11 +1,13 @@
-"""The 2023 incident, replayed against five ways of connecting.
+"""The 2023 incident, replayed against five ways of connecting, and WidgetWorld with its cache.
 
 `python -m loadtests.bench.incident` (part of `make bench`).
 
 One command, one machine, one catalog, one load, one run for every setup
 (loadtests/bench/configs.py): the 2023 static pool, Django's default (a
 connection per request), Django's native pool, WidgetWorld, and PgBouncer in
-transaction mode. Three scenarios, each against a PostgreSQL with password
+transaction mode, all with the page cache off (`CACHE_URL=dummy://`) so the
+data layer is compared like for like; then WidgetWorld with the shared cache
+on, warmed as a deploy leaves it. Three scenarios, each against a PostgreSQL with password
 authentication (scram-sha-256) over TCP, as production has:
 
 - **steady**: a constant load on a roomy server: throughput, latency, and how
@@ -39,27 +41,29 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import redis
 
 from devtools import console
 from devtools.databases import scratch_database
 from devtools.localcache import local_cache
 from devtools.localdb import PostgresCluster, scratch_workdir
 from devtools.localdb.cluster import unprivileged_user
-from devtools.servers import Gunicorn, Process, ServerError, serving, wait_for
-from loadtests.bench.configs import SETUPS
+from devtools.servers import Gunicorn, Process, ServerError, manage, serving, wait_for
+from loadtests.bench.configs import CACHED, SETUPS, cache_environment
 from loadtests.bench.record import machine, record
 from loadtests.gates import ALL, load_gates
 
 COMPARED = [
     "2023", "django-default", "django-pool", "widgetworld", "widgetworld-fixed", "pgbouncer",
+    "widgetworld-cache", "widgetworld-cache-50ms",
 ]  # fmt: skip
 # WidgetWorld's own variants are not "another setup" when its targets are judged.
-OURS = {"widgetworld", "widgetworld-fixed"}
+OURS = {"widgetworld", "widgetworld-fixed", *CACHED}
 PASSWORD = "bench-password"
 HEADROOM = 4  # WidgetWorld's default, used for every setup's budget line
 WRK_SCRIPT = Path(__file__).with_name("wrk_mix.lua")
@@ -115,6 +119,8 @@ class Load:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    # Answers the page cache marked stale (its last good copy).
+    stale: int = 0
 
     @property
     def rps(self) -> float:
@@ -250,6 +256,7 @@ def wrk(url: str, paths: Path, clients: int, seconds: float) -> Load:
         p50_ms=data["p50_us"] / 1000,
         p95_ms=data["p95_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
+        stale=data.get("stale", 0),
     )
 
 
@@ -262,13 +269,14 @@ def recovered(probe: Load, baseline: Load) -> bool:
 
 @contextlib.contextmanager
 def app(
-    setup: str, url: str, scenario: Scenario, workdir: Path, pgbouncer_port: int
+    setup: str, url: str, scenario: Scenario, workdir: Path, pgbouncer_port: int, cache_url: str
 ) -> Iterator[Gunicorn]:
     with serving(
         url,
         workdir / f"gunicorn-{setup}-{scenario.name}.log",
         DJANGO_SETTINGS_MODULE="loadtests.bench.settings",
         BENCH_SETUP=setup,
+        **cache_environment(setup, cache_url),
         BENCH_PGBOUNCER_PORT=str(pgbouncer_port),
         WEB_CONCURRENCY=str(scenario.workers),
         WEB_THREADS=str(scenario.threads),
@@ -285,14 +293,24 @@ def too_many_clients(log: Path, offset: int) -> int:
 
 
 def run_one(
-    setup: str, scenario: Scenario, cluster: PostgresCluster, paths: Path, workdir: Path
+    setup: str,
+    scenario: Scenario,
+    cluster: PostgresCluster,
+    paths: Path,
+    workdir: Path,
+    cache_url: str,
 ) -> Outcome:
     url = cluster.credentials("widgetworld").url
     bouncer: PgBouncer | None = None
     if setup == "pgbouncer":
         bouncer = PgBouncer(cluster, workdir, pool_size=scenario.budget)
+    if setup in CACHED:
+        # Each run starts from what a deploy leaves: an empty cache, then warm_cache.
+        redis.Redis.from_url(cache_url).flushdb()
+        manage(url, "warm_cache", CACHE_URL=cache_url)
     try:
-        with app(setup, url, scenario, workdir, bouncer.port if bouncer else 0) as server:
+        port = bouncer.port if bouncer else 0
+        with app(setup, url, scenario, workdir, port, cache_url) as server:
             wrk(server.url, paths, 4, 3)  # warm up: caches, templates, first connections
             log_offset = cluster.log_file.stat().st_size
             with ConnectionSampler(cluster) as sampler:
@@ -455,7 +473,30 @@ def targets(results: dict[str, list[Outcome]]) -> list[tuple[str, bool, str]]:
     checks.append(
         ("Scale-out: p99 at most 1 s", scale.main.p99_ms <= 1000, f"{scale.main.p99_ms:.0f} ms")
     )
+    if "widgetworld-cache" in {o.setup for o in steady}:
+        checks += cache_targets(of)
     return checks
+
+
+def cache_targets(of: Callable[[str, str], Outcome]) -> list[tuple[str, bool, str]]:
+    """Issue 9's targets for WidgetWorld with cache, against WidgetWorld without, same run."""
+    cached, plain = of("steady", "widgetworld-cache"), of("steady", "widgetworld")
+    scale = of("scaleout", "widgetworld-cache")
+    scale_errors = sum(v for k, v in scale.errors.items() if k != "too many clients")
+    ratio = cached.main.rps / plain.main.rps if plain.main.rps else 0.0
+    return [
+        (
+            "With cache, steady: at least 5x the throughput of WidgetWorld without",
+            ratio >= 5,
+            f"{ratio:.1f}x ({cached.main.rps:.0f} vs {plain.main.rps:.0f} req/s)",
+        ),
+        ("With cache, scale-out: zero errors", scale_errors == 0, f"{scale_errors} errors"),
+        (
+            "With cache, scale-out: p99 at most 1 s",
+            scale.main.p99_ms <= 1000,
+            f"{scale.main.p99_ms:.0f} ms",
+        ),
+    ]
 
 
 def render(results: dict[str, list[Outcome]], command: str, measured_on: str) -> str:
@@ -474,7 +515,10 @@ def render(results: dict[str, list[Outcome]], command: str, measured_on: str) ->
         "every client backend against `max_connections`; *peak ours* the app's "
         "connections against the budget (`max_connections` - 3 reserved - 4 headroom); "
         "*ours per 100 req/s* is the mean of the app's connections over the run per "
-        "100 requests/s. *too many clients* counts the server's refusals in its log.",
+        "100 requests/s. *too many clients* counts the server's refusals in its log. "
+        "Only *WidgetWorld with cache* uses the shared cache (emptied, then warmed with "
+        "`manage.py warm_cache` before each of its runs); every other setup runs with "
+        "`CACHE_URL=dummy://`, so the connection strategies are compared like for like.",
         "",
         "Setups:",
         "",
@@ -551,8 +595,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             ) as database,
             local_cache(workdir / "cache") as cache,
         ):
-            # Every gunicorn started below inherits it (devtools.servers.app_environment).
-            os.environ["CACHE_URL"] = cache.url
             cluster = database.cluster
             paths = request_mix(cluster, workdir)
             with cluster.admin_connect() as conn:
@@ -563,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for setup in setups:
                     say(f"{scenario.name} / {setup}")
                     results.setdefault(scenario.name, []).append(
-                        run_one(setup, scenario, cluster, paths, workdir)
+                        run_one(setup, scenario, cluster, paths, workdir, cache.url)
                     )
                 sys.stdout.write(f"\n{scenario.name}\n{scenario_table(results[scenario.name])}\n")
     except ServerError as error:

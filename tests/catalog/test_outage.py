@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,3 +251,53 @@ def test_once_the_database_is_back_pages_are_fresh_and_the_cart_intact(outage: O
         outage.in_cart[0] in re.findall(r'name="widget" value="(\d+)"', cart.text),
         orders(outage.cluster),
     ) == (False, True, 1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12: DatabaseWrapper.is_usable() lets DatabaseUnavailable escape while the "
+    "breaker is open; Django calls it from close_old_connections() at request_started once a "
+    "query error set errors_occurred, so that thread answers a bare 500 before any middleware "
+    "until the database is back",
+)
+def test_a_thread_whose_query_died_with_the_database_still_serves_cached_pages(
+    make_postgres: MakePostgres,
+    make_cache_server: MakeCacheServer,
+    tmp_path: Path,
+) -> None:
+    cluster = make_postgres()
+    url = cluster.ensure_database("outage").url
+    manage(url, "migrate", "--noinput")
+    manage(url, "seed_catalog", "--widgets", "5", "--categories", "2")
+    server = Gunicorn(
+        url,
+        tmp_path / "gunicorn.log",
+        CACHE_URL=make_cache_server().url,
+        WEB_CONCURRENCY="1",
+        WEB_THREADS="1",
+        WIDGETWORLD_CHAOS_ENDPOINTS="true",
+    )
+    try:
+        server.wait_until_serving()
+        assert requests.get(server.url + "/widgets/", timeout=TIMEOUT).status_code == 200
+        with ThreadPoolExecutor(1) as pool:
+            # A query in flight when PostgreSQL stops: its error marks the thread's connection.
+            held = pool.submit(requests.get, server.url + "/_chaos/hold?seconds=5", timeout=30)
+            wait_for("the query to start", lambda: sleeping(cluster), timeout=10)
+            cluster.stop()
+            held.result(timeout=30)
+        answer = requests.get(server.url + "/widgets/", timeout=TIMEOUT)
+    finally:
+        server.stop()
+        if not cluster.is_running():
+            cluster.start()
+
+    assert (answer.status_code, answer.headers.get("Cache-Status")) == (200, STALE)
+
+
+def sleeping(cluster: PostgresCluster) -> bool:
+    with cluster.admin_connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"
+        ).fetchone()
+    return bool(row and row[0])
