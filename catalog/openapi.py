@@ -101,10 +101,40 @@ def _json(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
+def _answer(description: str, schema: str) -> dict[str, Any]:
+    """A 200, with the headers the shared cache sets (catalog/caching/pages.py)."""
+    return {
+        **_json(description, schema),
+        "headers": {
+            "Cache-Control": {
+                "description": "`public, max-age=…, stale-while-revalidate=…, "
+                "stale-if-error=…` (RFC 5861): a CDN may answer from its copy while it "
+                "revalidates, and while we fail.",
+                "schema": {"type": "string"},
+            },
+            "Cache-Status": {
+                "description": "How the answer was made (RFC 9211): `widgetworld; hit`, "
+                "`widgetworld; fwd=miss; stored`, or `widgetworld; hit; "
+                "detail=stale-database-unavailable` when it is the last good copy because the "
+                "database cannot be reached (then without `ETag`).",
+                "schema": {"type": "string"},
+            },
+            "Age": {
+                "description": "Seconds since a stale answer was made from the database.",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+        },
+    }
+
+
 ERRORS = {
     "400": _json("Invalid filters or parameters, with the reason.", "Error"),
     "429": _json("Too many requests from this address: see `Retry-After`.", "Error"),
-    "503": _json("The shop is busy or its database unreachable: see `Retry-After`.", "Error"),
+    "503": _json(
+        "The shop is busy or its database unreachable, and this answer was never kept: "
+        "see `Retry-After`.",
+        "Error",
+    ),
 }
 CACHED = {"304": {"description": "Not modified since the `If-None-Match` ETag."}}
 
@@ -139,7 +169,9 @@ def document() -> dict[str, Any]:
             "title": "WidgetWorld catalog API",
             "version": VERSION,
             "description": "Read-only JSON for integrations. Answers carry `ETag` and "
-            "`Cache-Control: public, max-age`; revalidate with `If-None-Match`.",
+            "`Cache-Control: public, max-age`; revalidate with `If-None-Match`. While the "
+            "shop's database is down, answers come from the last good copy, marked by "
+            "`Cache-Status` and `Age`.",
         },
         "paths": {
             "/api/widgets/": {
@@ -148,7 +180,7 @@ def document() -> dict[str, Any]:
                     "summary": "Widgets on sale, filtered, searched and sorted as on the pages.",
                     "parameters": listing_parameters(),
                     "responses": {
-                        "200": _json("A page of widgets.", "WidgetPage"),
+                        "200": _answer("A page of widgets.", "WidgetPage"),
                         "404": _json("A page past the last.", "Error"),
                         **CACHED,
                         **ERRORS,
@@ -168,7 +200,7 @@ def document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json("The widget.", "WidgetDetail"),
+                        "200": _answer("The widget.", "WidgetDetail"),
                         "404": _json("No widget on sale has that slug.", "Error"),
                         **CACHED,
                         **ERRORS,
@@ -180,7 +212,7 @@ def document() -> dict[str, Any]:
                     "operationId": "listCategories",
                     "summary": "Every category, parents before children.",
                     "responses": {
-                        "200": _json("All categories.", "CategoryList"),
+                        "200": _answer("All categories.", "CategoryList"),
                         **CACHED,
                         **ERRORS,
                     },

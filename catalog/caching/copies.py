@@ -136,8 +136,15 @@ class Copies:
             return Fetched(copy.value, Outcome.HIT, copy.version, copy.made_at)
 
         lock = f"{key}:render"
-        if self.cache.add(lock, uuid.uuid4().hex, LOCK_SECONDS) or not self.cache.available:
-            return self._refresh(key, lock, version, copy, make, label, keep)
+        if self.cache.add(lock, uuid.uuid4().hex, LOCK_SECONDS):
+            # Another request may have stored it and let go between our read and our lock.
+            latest: Copy[T] | None = self.cache.get(key)
+            if latest is not None and self._current(latest, version):
+                self.cache.delete(lock)
+                return Fetched(latest.value, Outcome.HIT, latest.version, latest.made_at)
+            return self._refresh(key, lock, version, latest or copy, make, label, keep)
+        if not self.cache.available:
+            return self._refresh(key, None, version, copy, make, label, keep)
         if copy is not None:
             return Fetched(copy.value, Outcome.PREVIOUS, copy.version, copy.made_at)
         started = self._clock()

@@ -179,6 +179,8 @@ def run(
     with serving(
         url,
         workdir / f"gunicorn-{ROUNDS.index(round_)}.log",
+        # The benchmarks' settings: WidgetWorld's, with the rate limits off.
+        DJANGO_SETTINGS_MODULE="loadtests.bench.settings",
         CACHE_URL=cache_url,
         WEB_CONCURRENCY=str(WORKERS),
         WEB_THREADS=str(THREADS),

@@ -223,7 +223,7 @@ def test_checkout_is_a_503_that_keeps_what_was_typed_and_places_nothing(outage: 
 
 
 def test_stale_answers_are_counted_by_reason(outage: Outage) -> None:
-    metrics = requests.get(outage.server.url + "/metrics", timeout=TIMEOUT).text
+    metrics = outage.server.metrics()
 
     counted = re.search(
         r'^widgetworld_stale_responses_total\{reason="database_unavailable"\} (\S+)$',
