@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -23,7 +24,9 @@ from prometheus_client import REGISTRY
 from pytest_django import DjangoAssertNumQueries, DjangoCaptureOnCommitCallbacks
 
 from catalog.caching.pages import Page
-from catalog.models import Widget
+from catalog.models import Order, Widget
+from catalog.services.checkout import Customer, place_order
+from catalog.services.orders import change_status
 from core.cache import breaker_for
 from devtools.localcache import CacheServer
 from tests.catalog.conftest import MakeWidgets
@@ -44,6 +47,7 @@ PAGES = [
 STORED = "widgetworld; fwd=miss; stored"
 HIT = "widgetworld; hit"
 SHOPPERS = 20
+BUYER = Customer("Ada Lovelace", "ada@example.com", "12 Analytical Row", "London", "N1 9GU", "GB")
 
 
 def url_for(path: str, widget: Widget) -> str:
@@ -197,6 +201,23 @@ def test_an_order_s_stock_change_shows_on_the_product_page(
     page = client.get(widget.get_absolute_url())
 
     assert b"Only 3 left" in page.content
+
+
+def test_a_cancelled_order_s_stock_shows_again_on_the_product_page(
+    client: Client,
+    make_widgets: MakeWidgets,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    """Cancelling returns stock with QuerySet.update(), which sends no signal."""
+    [widget] = make_widgets(1, stock=5)
+    order = place_order(key=uuid.uuid4(), customer=BUYER, lines={widget.pk: 2}).order
+    client.get(widget.get_absolute_url())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        change_status(order.pk, Order.Status.CANCELLED)
+    page = client.get(widget.get_absolute_url())
+
+    assert b"Only 5 left" in page.content
 
 
 def test_a_change_rolled_back_leaves_the_cached_page_current(
