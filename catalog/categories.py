@@ -29,6 +29,8 @@ class CategoryTree:
 
     def __init__(self, categories: Iterable[Category]) -> None:
         self.all = list(categories)
+        # Equal for two reads of unchanged categories (every save moves updated_at).
+        self.fingerprint = tuple((category.id, category.updated_at) for category in self.all)
         self.by_id = {category.id: category for category in self.all}
         self.by_path = {category.path: category for category in self.all}
         self._children: dict[int | None, list[Category]] = defaultdict(list)
@@ -74,7 +76,7 @@ class CategoryTree:
 
 
 class _Memo(NamedTuple):
-    version: int
+    version: int | None  # None: a stale copy's, kept only to be reused while unchanged
     tree: CategoryTree
 
 
@@ -100,13 +102,16 @@ def category_tree(request: HttpRequest | None = None) -> CategoryTree:
 
 def _current_tree() -> CategoryTree:
     global _memo
-    memo = _memo
-    if memo is not None and memo.version == catalog_version().current():
+    memo, version = _memo, catalog_version().current()
+    if memo is not None and version is not None and memo.version == version:
         return memo.tree
     fetched = catalog_copies("category_tree").fetch(
         TREE_KEY, lambda: list(Category.objects.all()), label="category_tree"
     )
     tree = CategoryTree(fetched.value)
-    if fetched.stale is None and fetched.version is not None:
-        _memo = _Memo(fetched.version, tree)
+    if memo is not None and memo.tree.fingerprint == tree.fingerprint:
+        # Most catalog changes are widgets': the same tree object keeps what is
+        # keyed by it (the parsed query strings, catalog/forms.py) and no copy is kept.
+        tree = memo.tree
+    _memo = _Memo(fetched.version if fetched.stale is None else None, tree)
     return tree

@@ -38,9 +38,10 @@ from devtools.servers import GUNICORN
 PREPARE_COMMANDS: list[list[str]] = [
     ["migrate", "--noinput"],
     ["seed_catalog", "--if-empty", "--widgets", "3000", "--categories", "24"],
-    # The pages shoppers hit first, into the cache server started above.
-    ["warm_cache"],
     ["collectstatic", "--noinput", "--verbosity", "0"],
+    # The pages shoppers hit first, into the cache server started above (after
+    # collectstatic: pages name the static files by their hashed names).
+    ["warm_cache"],
 ]
 
 

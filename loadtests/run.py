@@ -45,7 +45,7 @@ from devtools.localcache import CacheServerError, local_cache
 from devtools.localdb import scratch_workdir
 from devtools.localdb.cluster import ClusterError
 from devtools.processes import Shutdown, stop_once_on_signals, stop_process
-from devtools.servers import Gunicorn, ServerError
+from devtools.servers import Gunicorn, ServerError, manage
 from loadtests.gates import read_csv
 from loadtests.suites import DEFAULT_SUITE, SCALE_OUT_MARK, SUITES, Suite
 
@@ -141,6 +141,9 @@ def own_stack(reports: Path, suite: Suite) -> Iterator[OwnStack]:
             ) as database,
             local_cache(workdir / "cache") as cache,
         ):
+            # As a deploy leaves the cache: the pages shoppers open first, rendered.
+            say("manage.py warm_cache")
+            manage(database.url, "warm_cache", CACHE_URL=cache.url)
             scale = suite.scale_out_at is not None
             stack = OwnStack(database.url, cache.url, reports, reuse_port=scale)
             try:
