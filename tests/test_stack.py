@@ -223,3 +223,22 @@ def test_a_port_in_use_is_one_clear_line(data_dir: Path) -> None:
         assert serve.process.wait(timeout=60) == 1
         [line] = error_lines(serve.output())
     assert "is already in use" in line
+
+
+def test_the_first_shopper_finds_the_home_page_already_rendered(data_dir: Path) -> None:
+    """`serve` runs manage.py warm_cache once the servers are up, before gunicorn."""
+    serve = Serve(data_dir)
+    serve.wait_until_serving()
+    with urllib.request.urlopen(serve.url + "c/" + first_category(data_dir) + "/") as response:
+        how = response.headers["Cache-Status"]
+    serve.stop(signal.SIGTERM)
+
+    assert how == "widgetworld; hit"
+
+
+def first_category(data_dir: Path) -> str:
+    cluster = PostgresCluster(data_dir / "postgres")
+    with cluster.admin_connect("widgetworld") as conn:
+        row = conn.execute("SELECT path FROM catalog_category ORDER BY path LIMIT 1").fetchone()
+    assert row is not None
+    return str(row[0])
