@@ -281,7 +281,9 @@ def app(
         WEB_CONCURRENCY=str(scenario.workers),
         WEB_THREADS=str(scenario.threads),
         ACCESS_LOG="false",
-        LOG_LEVEL="ERROR",
+        # Not quieter: the master says where /metrics listens at INFO, and
+        # Gunicorn.wait_until_serving waits for that line.
+        LOG_LEVEL="INFO",
     ) as server:
         yield server
 

@@ -185,7 +185,9 @@ def run(
         WEB_CONCURRENCY=str(WORKERS),
         WEB_THREADS=str(THREADS),
         ACCESS_LOG="false",
-        LOG_LEVEL="ERROR",
+        # Not quieter: the master says where /metrics listens at INFO, and
+        # Gunicorn.wait_until_serving waits for that line.
+        LOG_LEVEL="INFO",
         **environment,
     ) as server:
         say(f"{name}: requesting every page of the mix once: pages seen before")
