@@ -6,8 +6,8 @@ turned the request away (`PoolTimeout`, `PoolRejected`). Each such answer
 is marked on its request (`serve_stale`): the page shows the banner ("Prices
 and stock as of 14:02: checkout is paused, your cart is safe"), the
 response gets `Age` and `Cache-Status` (catalog/caching/pages.py), and it is
-counted in `widgetworld_stale_responses_total{reason}`, so that an outage can
-never hide behind a high hit rate.
+counted in `widgetworld_stale_responses_total{reason}` and in the status
+page's signals, so that an outage can never hide behind a high hit rate.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from core.db.backends.postgresql.errors import (
     PoolRejected,
     PoolTimeout,
 )
+from core.status import signals as status_signals
 
 DATABASE_UNAVAILABLE = "database_unavailable"
 POOL_TIMEOUT = "pool_timeout"
@@ -71,10 +72,16 @@ def database_down() -> bool:
 
 
 def serve_stale(request: HttpRequest, stale: Stale) -> None:
-    """This request answers from old data: count it once, and let the page say so."""
+    """This request answers from old data: count it once, and let the page say so.
+
+    Counted twice: for Prometheus, and for the status page's rules
+    (core/status/signals.py), which degrade the storefront's component when a
+    share of its answers are stale, alert or no alert.
+    """
     previous: Stale | None = getattr(request, _REQUEST_ATTRIBUTE, None)
     if previous is None:
         STALE_RESPONSES.labels(stale.reason).inc()
+        status_signals.record_path(request.path, status_signals.STALE)
     elif previous.as_of <= stale.as_of:
         return
     setattr(request, _REQUEST_ATTRIBUTE, stale)

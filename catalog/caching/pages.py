@@ -40,6 +40,7 @@ from django.utils.http import http_date, quote_etag, urlencode
 from catalog.caching.copies import Fetched, Outcome, catalog_copies
 from catalog.caching.degraded import serve_stale
 from catalog.caching.fragments import HOLES, Holes, Parts, fill
+from core.status.context_processors import banner_version
 
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
@@ -163,7 +164,9 @@ def _validators(
         return None
     parts: Sequence[str] = [str(fetched.version), page.origin, request.get_full_path()]
     if per_shopper:
-        parts = [*parts, *(request.COOKIES.get(name, "") for name in PAGE_COOKIES)]
+        # The shopper's cookies and the status banner are filled in per request.
+        cookies = [request.COOKIES.get(name, "") for name in PAGE_COOKIES]
+        parts = [*parts, *cookies, banner_version()]
     digest = hashlib.blake2b(digest_size=16)
     for part in parts:
         digest.update(part.encode() + b"\0")

@@ -15,9 +15,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from django.test import RequestFactory
+from prometheus_client import REGISTRY
 
 from catalog.caching.copies import Copies, Fetched, Outcome
-from catalog.caching.degraded import DATABASE_UNAVAILABLE, POOL_REJECTED, POOL_TIMEOUT
+from catalog.caching.degraded import (
+    DATABASE_UNAVAILABLE,
+    POOL_REJECTED,
+    POOL_TIMEOUT,
+    Stale,
+    serve_stale,
+)
 from catalog.caching.version import CatalogVersion
 from core.cache import FailSafeCache
 from core.db.backends.postgresql.errors import (
@@ -26,6 +34,7 @@ from core.db.backends.postgresql.errors import (
     PoolRejected,
     PoolTimeout,
 )
+from core.status import signals
 from tests.cache.test_breaker import Clock
 
 THREADS = 20
@@ -305,3 +314,18 @@ def test_a_failed_render_lets_go_of_the_key(cache: PollingCache, version: Catalo
     copies.fetch("page", raising(PoolTimeout("busy")), label="test")
 
     assert copies.fetch("page", lambda: "new", label="test").outcome == Outcome.MISS
+
+
+def test_a_stale_answer_is_counted_for_prometheus_and_the_status_page(rf: RequestFactory) -> None:
+    signals.take()
+    before = REGISTRY.get_sample_value(
+        "widgetworld_stale_responses_total", {"reason": DATABASE_UNAVAILABLE}
+    )
+    request = rf.get("/widgets/")
+    serve_stale(request, Stale.at(DATABASE_UNAVAILABLE, time.time()))
+    serve_stale(request, Stale.at(DATABASE_UNAVAILABLE, time.time()))  # one answer, once
+
+    after = REGISTRY.get_sample_value(
+        "widgetworld_stale_responses_total", {"reason": DATABASE_UNAVAILABLE}
+    )
+    assert ((after or 0) - (before or 0), signals.take()) == (1, {("storefront", "stale"): 1})

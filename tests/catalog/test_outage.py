@@ -183,14 +183,17 @@ def test_the_api_answers_from_the_last_good_copy_with_rfc_5861_directives(
     )
 
 
-def test_a_page_never_seen_is_the_friendly_503_with_retry_after(outage: Outage) -> None:
+def test_a_page_never_seen_is_the_friendly_503_with_retry_after_and_the_status_page(
+    outage: Outage,
+) -> None:
     answer = outage.shopper.get(outage.never_seen[1])
 
-    assert (answer.status_code, answer.headers.get("Retry-After"), "stock room" in answer.text) == (
-        503,
-        "5",
-        True,
-    )
+    assert (
+        answer.status_code,
+        answer.headers.get("Retry-After"),
+        "stock room" in answer.text,
+        'href="/status/"' in answer.text,
+    ) == (503, "5", True, True)
 
 
 def test_the_cart_shows_adds_changes_and_removes_while_the_database_is_down(
