@@ -25,6 +25,7 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from catalog.caching.version import catalog_version
+from core.cache import breaker_for
 from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster, scratch_dir
 
@@ -126,6 +127,17 @@ def make_cache_server() -> Iterator[MakeCacheServer]:
     yield make
     for server in servers:
         server.destroy()
+
+
+@pytest.fixture
+def cache_stopped(make_cache_server: MakeCacheServer) -> Iterator[None]:
+    """The default cache pointed at a server that is then stopped; its breaker reset after."""
+    server = make_cache_server()
+    default = {**settings.CACHES["default"], "LOCATION": server.url}
+    with override_settings(CACHES={**settings.CACHES, "default": default}):
+        server.stop()
+        yield
+    breaker_for("default").record_success()
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,14 @@ from ipaddress import ip_network
 from typing import Any
 
 import pytest
-from django.core.cache.backends.base import BaseCache
-from django.test import Client
+from django.contrib.sessions.backends.signed_cookies import SessionStore
+from django.test import Client, RequestFactory
 from prometheus_client import REGISTRY
 from pytest_django.fixtures import Settings
 
 from catalog.factories import CategoryFactory, WidgetFactory
 from catalog.models import Widget
+from core.ratelimit.limiter import limit
 from core.ratelimit.rates import Rate
 from tests.catalog.shopping import checkout_details
 
@@ -191,26 +192,49 @@ def test_a_forged_forwarded_for_fools_nobody(client: Client, settings: Settings)
     assert second.status_code == 429
 
 
-class BrokenCache(BaseCache):
-    """A cache whose server is gone: every call fails, as a refused connection does."""
-
-    def __init__(self, location: str, params: dict[str, Any]) -> None:
-        super().__init__(params)
-
-    def get(self, *args: Any, **kwargs: Any) -> Any:
-        raise ConnectionError("cache server unreachable")
-
-    add = incr = set = delete = get
+def skipped(operation: str) -> float:
+    labels = {"alias": "default", "operation": operation}
+    return REGISTRY.get_sample_value("widgetworld_cache_skipped_total", labels) or 0.0
 
 
-def test_a_broken_cache_lets_shoppers_through(client: Client, settings: Settings) -> None:
-    settings.CACHES = {
-        **settings.CACHES,
-        "ratelimits": {"BACKEND": f"{__name__}.BrokenCache"},
-    }
-    settings.RATE_LIMIT_CACHE = "ratelimits"
+def cache_errors(scope: str) -> float:
+    labels = {"scope": scope}
+    return REGISTRY.get_sample_value("widgetworld_ratelimit_errors_total", labels) or 0.0
+
+
+@pytest.mark.usefixtures("cache_stopped")
+def test_with_the_cache_server_stopped_shoppers_are_let_through(settings: Settings) -> None:
+    """Limits fail open: a stopped cache server refuses no search, no cart and no checkout."""
     limits(settings, "search", address="1/m")
+    limits(settings, "cart", session="1/10m")
+    limits(settings, "checkout", session="1/10m")
+    widget = WidgetFactory.create(category=CategoryFactory.create(), stock=5)
+    client = Client(REMOTE_ADDR=SCRIPT)
 
-    answers = [client.get("/search/?q=cog", REMOTE_ADDR=SCRIPT).status_code for _ in range(3)]
+    searches = [client.get("/search/?q=cog").status_code for _ in range(3)]
+    adds = [client.post("/cart/add/", {"widget": widget.pk, "quantity": 1}) for _ in range(2)]
+    placed = buy(widget, 1, SHOPPER)
 
-    assert answers == [200, 200, 200]
+    assert (searches, [a.status_code for a in adds], placed.status_code) == (
+        [200, 200, 200],
+        [302, 302],
+        303,
+    )
+
+
+@pytest.mark.usefixtures("cache_stopped")
+def test_a_cache_server_known_to_be_down_is_not_asked_at_all(
+    rf: RequestFactory, settings: Settings
+) -> None:
+    """Through the cache seam's breaker: no connection attempt, nor its timeout, per check."""
+    limits(settings, "checkout", session="1/10m", address="1/10m")
+    before = (skipped("add") + skipped("get"), cache_errors("checkout"))
+    request = rf.post("/checkout/", REMOTE_ADDR=SCRIPT)
+    request.session = SessionStore()
+    checker = limit("checkout")
+
+    verdicts = [checker.hit(request).allowed for _ in range(5)]
+    verdicts += [checker.check(request).allowed for _ in range(5)]
+
+    after = (skipped("add") + skipped("get"), cache_errors("checkout"))
+    assert (verdicts, after[0] - before[0] >= 5, after[1] - before[1]) == ([True] * 10, True, 10)

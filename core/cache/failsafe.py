@@ -75,10 +75,12 @@ class FailSafeCache:
 
     # -- reads: a failure is a miss ---------------------------------------------------
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: Any = None, *, failed: Any = _MISSING) -> Any:
+        """The value, or `default` when absent; `failed` (default: `default`) when the cache
+        could not answer, for callers that must tell "none yet" from "cannot say"."""
         value = self._call("get", lambda cache: cache.get(key, _MISSING))
         if value is _FAILED:
-            return default
+            return default if failed is _MISSING else failed
         self._count(hits=value is not _MISSING, lookups=1)
         return default if value is _MISSING else value
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 import redis
-from django.conf import settings
 from django.db import connections, transaction
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
@@ -27,11 +25,9 @@ from catalog.caching.pages import Page
 from catalog.models import Order, Widget
 from catalog.services.checkout import Customer, place_order
 from catalog.services.orders import change_status
-from core.cache import breaker_for
 from devtools.localcache import CacheServer
 from tests.catalog.conftest import MakeWidgets
 from tests.catalog.shopping import checkout_form
-from tests.conftest import MakeCacheServer
 
 PAGES = [
     "/",
@@ -342,17 +338,6 @@ def test_what_the_cache_keeps_holds_no_csrf_token_nor_cart(
 
 
 # -- the cache server stopped ----------------------------------------------------------------
-
-
-@pytest.fixture
-def cache_stopped(make_cache_server: MakeCacheServer) -> Iterator[None]:
-    """The default cache pointed at a server that is then stopped; its breaker reset after."""
-    server = make_cache_server()
-    default = {**settings.CACHES["default"], "LOCATION": server.url}
-    with override_settings(CACHES={**settings.CACHES, "default": default}):
-        server.stop()
-        yield
-    breaker_for("default").record_success()
 
 
 @pytest.mark.parametrize("path", PAGES)

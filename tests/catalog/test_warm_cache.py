@@ -14,7 +14,7 @@ from catalog.models import Widget
 from catalog.selectors.widgets import most_wanted
 from catalog.services.checkout import Customer, place_order
 from tests.catalog.conftest import MakeWidgets, Shop
-from tests.catalog.test_page_cache import HIT, cache_stopped  # noqa: F401 - a fixture
+from tests.catalog.test_page_cache import HIT
 
 BUYER = Customer("Ada Lovelace", "ada@example.com", "12 Analytical Row", "London", "N1 9GU", "GB")
 
@@ -62,7 +62,7 @@ def test_listing_pages_past_the_last_are_not_asked_for(
 def test_with_the_cache_away_it_says_so_and_the_deploy_goes_on(
     shop: Shop,
     make_widgets: MakeWidgets,
-    cache_stopped: None,  # noqa: F811
+    cache_stopped: None,
 ) -> None:
     make_widgets(1)
 
