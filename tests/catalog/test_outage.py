@@ -256,13 +256,6 @@ def test_once_the_database_is_back_pages_are_fresh_and_the_cart_intact(outage: O
     ) == (False, True, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: DatabaseWrapper.is_usable() lets DatabaseUnavailable escape while the "
-    "breaker is open; Django calls it from close_old_connections() at request_started once a "
-    "query error set errors_occurred, so that thread answers a bare 500 before any middleware "
-    "until the database is back",
-)
 def test_a_thread_whose_query_died_with_the_database_still_serves_cached_pages(
     make_postgres: MakePostgres,
     make_cache_server: MakeCacheServer,
@@ -285,7 +278,7 @@ def test_a_thread_whose_query_died_with_the_database_still_serves_cached_pages(
         assert requests.get(server.url + "/widgets/", timeout=TIMEOUT).status_code == 200
         with ThreadPoolExecutor(1) as pool:
             # A query in flight when PostgreSQL stops: its error marks the thread's connection.
-            held = pool.submit(requests.get, server.url + "/_chaos/hold?seconds=5", timeout=30)
+            held = pool.submit(requests.post, server.url + "/_chaos/hold?seconds=5", timeout=30)
             wait_for("the query to start", lambda: sleeping(cluster), timeout=10)
             cluster.stop()
             held.result(timeout=30)

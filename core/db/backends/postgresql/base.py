@@ -500,7 +500,14 @@ class DatabaseWrapper(_DjangoWrapper):
         if not isinstance(self.connection, Released):
             return bool(super().is_usable())
         # Check on a borrowed connection, then give it back as a query would.
-        usable = bool(super().is_usable())
+        try:
+            usable = bool(super().is_usable())
+        except ConnectionUnavailable:
+            # Django asks at the start and end of a request after an error
+            # (close_old_connections, outside any view): with the database
+            # down, "not usable" and a clean close, not an error escaping to
+            # the WSGI server as a 500.
+            return False
         if pool := self._releasable():
             self._give_back(pool)
         return usable
