@@ -87,7 +87,7 @@ def widgets(request: HttpRequest) -> HttpResponseBase:
     origin = _origin(request)
     page = Page("api_widgets", request.path_info, listing_params(query), origin)
     render = partial(_render_widgets, query, tree, origin, request.path)
-    return serve(request, Cacheable(page, render), per_shopper=False)
+    return serve(request, Cacheable(page, render, brief=query.free_form), per_shopper=False)
 
 
 def _render_widgets(query: ListingQuery, tree: CategoryTree, origin: str, path: str) -> Rendered:

@@ -157,7 +157,7 @@ def listing_page(
     render = partial(
         _render_listing, query, tree, title=title, category=category, searching=searching
     )
-    return Cacheable(Page(kind, path, listing_params(query)), render)
+    return Cacheable(Page(kind, path, listing_params(query)), render, brief=query.free_form)
 
 
 def _listing_context(

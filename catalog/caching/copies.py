@@ -208,16 +208,19 @@ class Copies:
         return Fetched(copy.value, Outcome.STALE, copy.version, copy.made_at, stale)
 
 
-def catalog_copies(name: str) -> Copies:
+def catalog_copies(name: str, *, brief: bool = False) -> Copies:
     """The catalog's policy as configured now; `name` labels the cache's hits and misses.
 
-    Cheap to make per call (the version is the process's one), so that tests
-    can change the settings.
+    `brief` copies are kept only while they may be fresh (CATALOG_CACHE_FRESH),
+    not for CATALOG_CACHE_KEEP: for values keyed by free-form input, whose
+    keys have no end. Cheap to make per call (the version is the process's
+    one), so that tests can change the settings.
     """
+    fresh = settings.CATALOG_CACHE_FRESH
     return Copies(
         FailSafeCache(name=name),
         catalog_version(),
-        fresh_for=settings.CATALOG_CACHE_FRESH,
-        keep_for=settings.CATALOG_CACHE_KEEP,
+        fresh_for=fresh,
+        keep_for=fresh if brief else settings.CATALOG_CACHE_KEEP,
         wait=settings.CATALOG_CACHE_WAIT_MS / 1000,
     )

@@ -18,7 +18,9 @@ request. `serve()`:
 
 Keys are `page:<kind>:<blake2b of origin, path and parameters>`: about 60
 characters whatever the query string. Only 200s are stored: a 404 past the
-last page or an unknown product is rendered each time.
+last page or an unknown product is rendered each time. Pages keyed by
+free-form input (`Cacheable.brief`: search terms, price bounds) are kept only
+CATALOG_CACHE_FRESH; every other key names something the shop offers.
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ class Cacheable:
 
     page: Page
     render: Callable[[], Rendered]
+    # Keyed by free-form input (search terms, prices): kept only while it may be
+    # fresh, so that such keys, which have no end, cannot fill the cache for
+    # hours and push out the last good copies of the pages every shopper shares.
+    brief: bool = False
 
 
 def render_page(template_name: str, context: dict[str, Any], *, status: int = 200) -> Rendered:
@@ -142,7 +148,7 @@ def warm(cacheable: Cacheable) -> Outcome:
 
 def _fetch(cacheable: Cacheable) -> Fetched[Rendered]:
     page = cacheable.page
-    return catalog_copies("pages").fetch(
+    return catalog_copies("pages", brief=cacheable.brief).fetch(
         page.key, cacheable.render, label=page.kind, keep=_storable
     )
 

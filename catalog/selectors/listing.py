@@ -62,6 +62,11 @@ class ListingQuery:
     page: int = 1
     page_size: int | None = None
 
+    @property
+    def free_form(self) -> bool:
+        """Search terms or price bounds: values a shopper types, without end, unlike choices."""
+        return bool(self.terms) or self.min_price is not None or self.max_price is not None
+
 
 @dataclass(frozen=True)
 class Listing:

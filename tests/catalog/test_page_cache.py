@@ -16,6 +16,8 @@ from decimal import Decimal
 
 import pytest
 import redis
+from django.conf import settings
+from django.core.cache import caches
 from django.db import connections, transaction
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
@@ -153,6 +155,33 @@ def test_a_page_past_the_end_is_rendered_each_time_never_stored(
     assert [(a.status_code, a["Cache-Status"]) for a in answers] == [
         (404, "widgetworld; fwd=miss")
     ] * 2
+
+
+def test_copies_keyed_by_typed_input_are_kept_only_while_they_may_be_fresh(
+    client: Client, make_widgets: MakeWidgets, cache_server: CacheServer
+) -> None:
+    """Search terms and prices have no end: their copies must not crowd out the last good ones."""
+    make_widgets(1, name="Brass Sprocket")
+    pages = {
+        "/widgets/?colour=red": Page("listing", "/widgets/", (("colour", "red"),)),
+        "/widgets/?min_price=3.17": Page("listing", "/widgets/", (("min_price", "3.17"),)),
+        "/search/?q=brass": Page("search", "/search/", (("q", "brass"),)),
+    }
+    server = redis.Redis.from_url(cache_server.url)
+    for url in pages:
+        client.get(url)
+
+    def kept(page: Page) -> str:
+        seconds = server.ttl(caches["default"].make_key(page.key))
+        if seconds <= 0:
+            return "not kept"
+        return "while fresh" if seconds <= settings.CATALOG_CACHE_FRESH else "for hours"
+
+    assert {url: kept(page) for url, page in pages.items()} == {
+        "/widgets/?colour=red": "for hours",
+        "/widgets/?min_price=3.17": "while fresh",
+        "/search/?q=brass": "while fresh",
+    }
 
 
 # -- freshness -----------------------------------------------------------------------------
