@@ -9,7 +9,7 @@ from django.conf import settings
 from core.db.backends.postgresql.options import HOST_NAME_KEY, SESSION_KEYS
 from devtools.databases import migrated_database
 from devtools.localdb import scratch_dir, scratch_workdir
-from loadtests.bench import autoscale, incident
+from loadtests.bench import autoscale, incident, outage
 from loadtests.bench.configs import SETUPS, cache_environment, database
 from tests.conftest import MakePostgres
 from tests.tools import require
@@ -147,3 +147,26 @@ def test_hosts_join_and_leave_under_load_within_the_budget_dropping_nothing(
         ).run()
 
     assert [(name, measured) for name, ok, measured in autoscale.targets(outcome) if not ok] == []
+
+
+def test_the_outage_judges_checkout_on_the_attempts_that_sent_the_form() -> None:
+    """A buyer stopped at a product page with no copy never met checkout: listed, not judged."""
+    attempts = [
+        outage.Attempt(-1, 303, None),
+        outage.Attempt(1, 503, "5"),
+        outage.Attempt(2, 503, None, "product page"),
+        outage.Attempt(3, 0, None, "product page"),
+        outage.Attempt(4, 503, "5"),
+    ]
+    answers = outage.checkout_answers(attempts, outage_seconds=60)
+    result = outage.Result("round", load(), load(), load(), 60, 1.0, 2.0, answers)
+    [judged] = [t for t in outage.targets(result) if "checkout" in t[0]]
+
+    assert (answers, judged[1]) == (
+        {
+            "checkout 503 with Retry-After": 2,
+            "product page 503": 1,
+            "product page no answer": 1,
+        },
+        True,
+    )
