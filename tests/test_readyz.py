@@ -92,6 +92,43 @@ def test_below_the_threshold_the_pool_is_ready(
     assert client.get("/readyz").status_code == 200
 
 
+def test_the_pod_scope_stays_ready_when_every_pool_is_saturated(
+    client: Client, pool: list[PoolStats]
+) -> None:
+    """A surge saturates every pod together: the Service must keep them all (docs/scaling.md)."""
+    pool[0] = a_pool(in_use=10, waiting=3)
+
+    statuses = (client.get("/readyz").status_code, client.get("/readyz?scope=pod").status_code)
+
+    assert statuses == (503, 200)
+
+
+def test_the_pod_scope_still_reports_the_fleet_wide_checks(
+    client: Client, pool: list[PoolStats]
+) -> None:
+    pool[0] = a_pool(in_use=10, waiting=3)
+
+    response = client.get("/readyz?scope=pod", headers={"Accept": "application/json"})
+
+    body = response.json()
+    assert (body["scope"], [(c["name"], c["status"], c["counted"]) for c in body["checks"]]) == (
+        "pod",
+        [("pool", "fail", False), ("database", "skipped", False), ("migrations", "skipped", True)],
+    )
+
+
+def test_the_pod_scope_fails_on_this_pods_own_migrations(
+    client: Client, unapplied_migration: str
+) -> None:
+    assert client.get("/readyz?scope=pod").status_code == 503
+
+
+def test_an_unknown_scope_is_a_clear_400(client: Client) -> None:
+    response = client.get("/readyz?scope=fleet")
+
+    assert (response.status_code, b"all, pod" in response.content) == (400, True)
+
+
 def test_readiness_is_exported_for_the_alert(client: Client) -> None:
     client.get("/readyz")
 

@@ -19,6 +19,8 @@ from pytest_django import DjangoDbBlocker
 from pytest_django.fixtures import Settings
 
 from core.health import readiness
+from devtools.localdb import PostgresCluster
+from tests.conftest import MakePostgres
 
 _serial = itertools.count()
 
@@ -33,7 +35,7 @@ def database_access(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
             in_flight.exception(timeout=10)
 
 
-def alias_at(monkeypatch: pytest.MonkeyPatch, kind: str, port: int) -> str:
+def alias_at(monkeypatch: pytest.MonkeyPatch, kind: str, port: int, **located: str) -> str:
     """A new database alias at `port`, unpooled, so no pool keeps retrying after the test.
 
     New each time: the probe thread keeps a wrapper per alias, made with the
@@ -45,6 +47,7 @@ def alias_at(monkeypatch: pytest.MonkeyPatch, kind: str, port: int) -> str:
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "NAME": "nowhere",
+        **located,
     }
     config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": False, "connect_timeout": 2}
     monkeypatch.setitem(connections.settings, name, config)
@@ -109,3 +112,41 @@ def test_probes_do_not_pile_up_behind_a_hung_check(
     second = readiness.evaluate(alias)
 
     assert second.checks[1].detail == "the previous check is still waiting"
+
+
+@pytest.fixture
+def outage(make_postgres: MakePostgres) -> Iterator[PostgresCluster]:
+    """A private PostgreSQL for the test to stop, started again for the next one."""
+    cluster = make_postgres()
+    yield cluster
+    cluster.start()
+
+
+@pytest.mark.slow
+def test_a_database_outage_leaves_the_pod_ready_and_the_full_verdict_not(
+    monkeypatch: pytest.MonkeyPatch, outage: PostgresCluster
+) -> None:
+    """Every pod loses the database together: none leaves the Service for it (docs/scaling.md)."""
+    alias = alias_at(monkeypatch, "outage", outage.port, **outage.credentials("postgres").django())
+    monkeypatch.setattr(readiness._probe, "migrated", True)  # checked before the outage
+    before = readiness.evaluate(alias)
+    outage.stop()
+
+    during = readiness.evaluate(alias)
+
+    assert [
+        (result.ready_in("all"), result.ready_in("pod"), result.checks[1].status)
+        for result in (before, during)
+    ] == [(True, True, "ok"), (False, True, "fail")]
+
+
+def test_pending_migrations_leave_the_pod_unready(
+    monkeypatch: pytest.MonkeyPatch, outage: PostgresCluster
+) -> None:
+    """A database with none of our migrations: this pod's code is ahead of its schema."""
+    alias = alias_at(monkeypatch, "bare", outage.port, **outage.credentials("postgres").django())
+    monkeypatch.setattr(readiness._probe, "migrated", False)
+
+    result = readiness.evaluate(alias)
+
+    assert (result.checks[2].status, result.ready_in("pod")) == ("fail", False)

@@ -14,6 +14,18 @@ view runs each sync check in an executor thread with its own connection; it
 has no migrations check and its JSON has no durations. What we keep of it:
 checks as small named units, each timed, with a human-readable reason.
 
+Two scopes. The full verdict (`/readyz`) counts every check. The pod scope
+(`/readyz?scope=pod`, what Kubernetes' readinessProbe asks) leaves out the
+checks that fail for every pod at once: the database answers every pod or
+none, and a surge a Service spreads evenly saturates every pod's pool
+together. If a probe took every pod out of the Service for those, the
+ingress would answer bare 503s instead of our own (with `Retry-After`, or a
+stale cached page). A pod never knows whether its peers are saturated too,
+so saturation is not counted at all in the pod scope; a pod that is stuck on
+its own (every thread busy) cannot answer the probe and is taken out anyway.
+Both scopes run the same checks, so `?verbose` and the metrics still show
+the database and the pool.
+
 The database checks run on one probe thread per worker with a deadline, so a
 hung server (not a refused connection, which fails fast) makes `/readyz`
 answer 503 within the timeout instead of hanging a request thread; while an
@@ -43,6 +55,11 @@ from core.health.signals import readiness_evaluated
 logger = logging.getLogger(__name__)
 
 Status = Literal["ok", "fail", "skipped"]
+Scope = Literal["all", "pod"]
+SCOPES: tuple[Scope, ...] = ("all", "pod")
+
+# Checks that fail for every pod of the fleet at once (see the module's docstring).
+FLEET_WIDE_CHECKS = frozenset({"pool", "database"})
 
 
 @dataclass(frozen=True)
@@ -60,7 +77,20 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
+        """The full verdict: every check passed."""
         return all(check.status == "ok" for check in self.checks)
+
+    def ready_in(self, scope: Scope) -> bool:
+        """In the pod scope, only a check that failed on this pod's own state counts.
+
+        A check skipped because a fleet-wide one failed (migrations while the
+        database is down) is not known to fail, so it does not count either.
+        """
+        if scope == "all":
+            return self.ready
+        return not any(
+            check.status == "fail" and check.name not in FLEET_WIDE_CHECKS for check in self.checks
+        )
 
 
 class _Probe:

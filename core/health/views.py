@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from typing import cast
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from core.access import forbidden, is_internal
 from core.health import readiness
-from core.health.readiness import Readiness
+from core.health.readiness import FLEET_WIDE_CHECKS, SCOPES, Readiness, Scope
 
 
 @never_cache
@@ -24,10 +26,18 @@ def livez(request: HttpRequest) -> HttpResponse:
 def readyz(request: HttpRequest) -> HttpResponse:
     """200 "ok" or 503 "unavailable" for anyone; each check's verdict for monitoring only.
 
-    `?verbose` (text) or `Accept: application/json` lists every check with its
-    status, duration and reason. Those name the database's state, so they
-    follow `/metrics`' access rule, checked before any database work.
+    `?scope=pod` leaves the fleet-wide checks out of the verdict (Kubernetes'
+    readinessProbe; core/health/readiness.py says why); `?scope=all`, the
+    default, counts every check. `?verbose` (text) or `Accept:
+    application/json` lists every check with its status, duration and reason.
+    Those name the database's state, so they follow `/metrics`' access rule,
+    checked before any database work.
     """
+    scope = request.GET.get("scope", "all")
+    if scope not in SCOPES:
+        return HttpResponseBadRequest(
+            f"scope must be one of: {', '.join(SCOPES)}\n", content_type="text/plain"
+        )
     wants_json = request.get_preferred_type(["text/plain", "application/json"]) == (
         "application/json"
     )
@@ -35,28 +45,35 @@ def readyz(request: HttpRequest) -> HttpResponse:
     if verbose and not is_internal(request):
         return forbidden()
     result = readiness.evaluate()
-    status = 200 if result.ready else 503
+    ready = result.ready_in(cast(Scope, scope))
+    status = 200 if ready else 503
     response: HttpResponse
     if wants_json:
-        response = JsonResponse(_as_json(result), status=status)
+        response = JsonResponse(_as_json(result, ready, scope), status=status)
     else:
-        text = _as_text(result) if verbose else _verdict(result) + "\n"
+        text = _as_text(result, ready, scope) if verbose else _verdict(ready) + "\n"
         response = HttpResponse(text, content_type="text/plain", status=status)
     patch_vary_headers(response, ["Accept"])
     return response
 
 
-def _verdict(result: Readiness) -> str:
-    return "ok" if result.ready else "unavailable"
+def _verdict(ready: bool) -> str:
+    return "ok" if ready else "unavailable"
 
 
-def _as_json(result: Readiness) -> dict[str, object]:
+def _counted(name: str, scope: str) -> bool:
+    return scope == "all" or name not in FLEET_WIDE_CHECKS
+
+
+def _as_json(result: Readiness, ready: bool, scope: str) -> dict[str, object]:
     return {
-        "status": _verdict(result),
+        "status": _verdict(ready),
+        "scope": scope,
         "checks": [
             {
                 "name": check.name,
                 "status": check.status,
+                "counted": _counted(check.name, scope),
                 "duration_ms": round(check.duration * 1000, 3),
                 "detail": check.detail,
             }
@@ -65,10 +82,11 @@ def _as_json(result: Readiness) -> dict[str, object]:
     }
 
 
-def _as_text(result: Readiness) -> str:
-    lines = [_verdict(result)]
+def _as_text(result: Readiness, ready: bool, scope: str) -> str:
+    lines = [f"{_verdict(ready)} (scope {scope})"]
     lines += [
         f"{check.name:<11} {check.status:<8} {check.duration * 1000:8.1f} ms  {check.detail}"
+        + ("" if _counted(check.name, scope) else "  (fleet-wide: not counted)")
         for check in result.checks
     ]
     return "\n".join(lines) + "\n"

@@ -170,7 +170,7 @@ PARSED = {
     "/search/": [*FILTERS, "q"],
     "/api/widgets/": [*FILTERS, "in_stock", "q", "page_size"],
     "/api/categories/": ["page"],
-    "/readyz": ["verbose"],
+    "/readyz": ["verbose", "scope"],
 }
 
 

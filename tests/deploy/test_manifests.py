@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -133,7 +134,7 @@ def test_a_broken_manifest_is_named_with_its_file_and_field(
 def test_every_probe_path_is_a_route_of_the_app(shipped: Manifests, probe: str) -> None:
     path = web_container(shipped)[probe]["httpGet"]["path"]
     try:
-        resolve(path)
+        resolve(urlsplit(path).path)
     except Resolver404:
         pytest.fail(f"deploy/kubernetes/deployment.yaml {probe}.httpGet.path {path}: no such route")
 
@@ -150,6 +151,13 @@ def test_every_probe_gets_a_200_as_the_kubelet_asks(
     response = Client().get(get["path"], HTTP_HOST=f"{POD_IP}:8000")
 
     assert response.status_code == 200
+
+
+def test_readiness_leaves_out_what_every_pod_shares(shipped: Manifests) -> None:
+    """A database outage or a fleet-wide surge must not empty the Service (docs/scaling.md)."""
+    path = web_container(shipped)["readinessProbe"]["httpGet"]["path"]
+
+    assert parse_qs(urlsplit(path).query).get("scope") == ["pod"]
 
 
 # -- settings ------------------------------------------------------------------------------
