@@ -248,7 +248,7 @@ def problems(manifests: Manifests) -> list[str]:
     return found
 
 
-def _labels_match(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+def labels_match(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
     """Equality selectors and the In/NotIn/Exists/DoesNotExist expressions."""
     wanted = selector.get("matchLabels", selector if "matchExpressions" not in selector else {})
     if any(labels.get(key) != value for key, value in (wanted or {}).items()):
@@ -313,7 +313,7 @@ def _deployment_problems(manifests: Manifests, deployment: Manifest) -> list[str
     found = []
     selector = deployment.get("spec.selector", {})
     labels = deployment.get("spec.template.metadata.labels", {}) or {}
-    if not _labels_match(selector, labels):
+    if not labels_match(selector, labels):
         where = deployment.where("spec.selector")
         found.append(f"{where}: does not match the pod template's labels {labels}")
     if manifests.scalers_of(deployment) and deployment.get("spec.replicas") is not None:
@@ -379,7 +379,7 @@ def _selector_problems(manifests: Manifests, selecting: Manifest) -> list[str]:
         workload
         for workload in manifests.of_kind("Deployment")
         if workload.namespace == selecting.namespace
-        and _labels_match(selector, workload.get("spec.template.metadata.labels", {}) or {})
+        and labels_match(selector, workload.get("spec.template.metadata.labels", {}) or {})
     ]
     if not pods:
         return [f"{selecting.where('spec.selector')}: selects no pods of the manifests read"]

@@ -31,6 +31,7 @@ from devtools.manifests import (
     Manifest,
     Manifests,
     containers,
+    labels_match,
     problems,
 )
 from tests.deploy.conftest import Edit, read
@@ -379,3 +380,47 @@ def test_everything_else_is_denied(shipped: Manifests) -> None:
     policy = one(shipped, "NetworkPolicy", "default-deny").get("spec")
 
     assert (policy["podSelector"], sorted(policy["policyTypes"])) == ({}, ["Egress", "Ingress"])
+
+
+# -- the shared cache (cache.yaml) -----------------------------------------------------
+
+
+def pod_labels(manifests: Manifests, kind: str, name: str) -> dict[str, str]:
+    return one(manifests, kind, name).get("spec.template.metadata.labels")
+
+
+def test_the_cache_url_names_a_service_of_the_manifests(shipped: Manifests) -> None:
+    url = urlsplit(pod_environment(shipped)["CACHE_URL"])
+    service = one(shipped, "Service", str(url.hostname))
+
+    assert url.port in [port["port"] for port in service.get("spec.ports")]
+
+
+def test_only_web_and_the_migration_job_reach_the_cache(shipped: Manifests) -> None:
+    policy = one(shipped, "NetworkPolicy", "cache-ingress")
+    cache = pod_labels(shipped, "Deployment", "cache")
+    sources = [
+        source["podSelector"] for rule in policy.get("spec.ingress") for source in rule["from"]
+    ]
+    admitted = {
+        (kind, name)
+        for kind, name in [("Deployment", "web"), ("Job", "migrate"), ("Deployment", "cache")]
+        if any(labels_match(source, pod_labels(shipped, kind, name)) for source in sources)
+    }
+
+    assert (labels_match(policy.get("spec.podSelector"), cache), admitted) == (
+        True,
+        {("Deployment", "web"), ("Job", "migrate")},
+    )
+
+
+def test_web_may_leave_for_the_cache_pods(shipped: Manifests) -> None:
+    policy = one(shipped, "NetworkPolicy", "web-egress")
+    cache = pod_labels(shipped, "Deployment", "cache")
+
+    assert any(
+        labels_match(target.get("podSelector", {"matchLabels": {"-": "-"}}), cache)
+        and [port["port"] for port in rule["ports"]] == [6379]
+        for rule in policy.get("spec.egress")
+        for target in rule["to"]
+    )
