@@ -296,8 +296,17 @@ class Moment:
     rollout: Rollout | None
     processes: int
     minimum: int
-    ceiling: int  # per process
-    pod_ceiling: int
+    ceilings: tuple[int, ...]  # each process's, in the order of their names
+
+    @property
+    def pools(self) -> int:
+        return sum(self.ceilings)
+
+    def per_process(self) -> str:
+        return _span(min(self.ceilings), max(self.ceilings))
+
+    def per_pod(self, workers: int) -> str:
+        return _span(min(self.ceilings) * workers, max(self.ceilings) * workers)
 
     @property
     def pods(self) -> int:
@@ -311,21 +320,32 @@ class Moment:
         return f"{self.running} + {self.rollout.surge} + {self.rollout.terminating}"
 
 
-def ceiling(server: Server, web: Web, processes: int) -> int:
-    """Each process's pool ceiling once all of them have looked, by the pool's own formula."""
+def _span(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def ceilings(server: Server, web: Web, processes: int) -> tuple[int, ...]:
+    """Each process's pool ceiling once all of them have looked, by the pool's own formula.
+
+    They differ by one where the share does not divide evenly (budget.py's `part`).
+    """
     fleet = DEFAULT_FLEET
+    names = [f"{fleet}/plan/{n:06d}" for n in range(processes)]
     connections = {("(other clients)", "active"): server.others}
-    connections.update({(f"{fleet}/plan/{n}", "idle"): web.pool.min_size for n in range(processes)})
-    share = compute_share(
-        ServerStats(server.max_connections, server.reserved, connections),
-        fleet=fleet,
-        me=f"{fleet}/plan/0",
-        headroom=web.pool.headroom,
-        min_size=web.pool.min_size,
-        max_size=web.pool.max_size,
-        threads=web.threads,
+    connections.update({(name, "idle"): web.pool.min_size for name in names})
+    stats = ServerStats(server.max_connections, server.reserved, connections)
+    return tuple(
+        compute_share(
+            stats,
+            fleet=fleet,
+            me=name,
+            headroom=web.pool.headroom,
+            min_size=web.pool.min_size,
+            max_size=web.pool.max_size,
+            threads=web.threads,
+        ).ceiling
+        for name in names
     )
-    return share.ceiling
 
 
 def moments(server: Server, web: Web) -> list[Moment]:
@@ -334,7 +354,7 @@ def moments(server: Server, web: Web) -> list[Moment]:
         for rollout in (None, web.rollout(replicas)):
             pods = replicas + (rollout.surge + rollout.terminating if rollout else 0)
             processes = pods * web.workers
-            each = ceiling(server, web, processes) if web.pooled else web.threads
+            each = ceilings(server, web, processes) if web.pooled else (web.threads,) * processes
             plan.append(
                 Moment(
                     f"{'rollout' if rollout else 'steady'} at {label}",
@@ -343,7 +363,6 @@ def moments(server: Server, web: Web) -> list[Moment]:
                     processes,
                     processes * (web.pool.min_size if web.pooled else web.threads),
                     each,
-                    each * web.workers,
                 )
             )
     return plan
@@ -453,7 +472,7 @@ def render(server: Server, web: Web, bouncer: Bouncer | None) -> str:
     ]
     lines += [
         f"  {m.name:<24} {m.pods_text:>12} {m.processes:>10} {m.minimum:>8} "
-        f"{m.ceiling:>16} {m.pod_ceiling:>12} {m.ceiling * m.processes:>14}"
+        f"{m.per_process():>16} {m.per_pod(web.workers):>12} {m.pools:>14}"
         for m in plan
     ]
     worst = plan[-1]

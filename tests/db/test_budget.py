@@ -41,22 +41,26 @@ def test_more_processes_mean_smaller_shares() -> None:
     three = server(40, ww_h_1=2, ww_h_2=2, ww_h_3=2)
     six = server(40, ww_h_1=2, ww_h_2=2, ww_h_3=2, ww_h_4=1, ww_h_5=1, ww_h_6=1)
 
-    assert (ceiling(three), ceiling(six)) == (10, 4)
+    # ww/h/6 is last by name: none of the remainder's slots (budget.py's `part`) is its.
+    assert (ceiling(three), ceiling(six, me="ww/h/6")) == (10, 4)
 
 
 def test_a_newcomer_does_not_grow_into_slots_the_others_still_hold() -> None:
     # Six processes at their share of 4, six more just joined with one each.
     fleet = {f"ww_h_{n}": 4 for n in range(1, 7)} | {f"ww_h_{n}": 1 for n in range(7, 13)}
 
-    assert (ceiling(server(40, **fleet), me="ww/h/7"), ceiling(server(40, **fleet))) == (1, 2)
+    stats = server(40, **fleet)
+
+    # Names sort as text: ww/h/6 and ww/h/7 come after ww/h/1 and ww/h/10, which get the remainder.
+    assert (ceiling(stats, me="ww/h/7"), ceiling(stats, me="ww/h/6")) == (1, 2)
 
 
 def test_the_fleet_can_double_without_exceeding_the_budget() -> None:
     budget = 40 - 3 - 4
     for processes in range(1, 9):
         old = {f"ww_h_{n}": 1 for n in range(1, processes + 1)}
-        share = ceiling(server(40, **old))
-        settled = {name: share for name in old}
+        stats = server(40, **old)
+        settled = {name: ceiling(stats, me=name.replace("_", "/")) for name in old}
         joined = settled | {f"ww_h_{n}": 1 for n in range(processes + 1, 2 * processes + 1)}
 
         assert sum(joined.values()) <= budget, processes
@@ -70,6 +74,16 @@ def test_shares_computed_from_one_snapshot_never_exceed_the_budget() -> None:
         total = sum(ceiling(stats, me=name.replace("_", "/")) for name in fleet)
 
         assert total <= max(budget, processes), (processes, held)
+
+
+def test_a_share_that_does_not_divide_evenly_is_used_whole() -> None:
+    """50 pods of 2 processes, 193 slots: 48 kept for newcomers, the other 145 all handed out."""
+    fleet = {f"ww_h_{n:03d}": 1 for n in range(100)}
+    stats = server(200, **fleet)
+
+    ceilings = [ceiling(stats, me=name.replace("_", "/")) for name in fleet]
+
+    assert (sum(ceilings), sorted(set(ceilings))) == (145, [1, 2])
 
 
 def test_the_ceiling_never_drops_below_the_minimum() -> None:

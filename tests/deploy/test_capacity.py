@@ -69,6 +69,17 @@ def test_the_worst_moment_counts_surge_and_terminating_pods() -> None:
     assert worst.split()[3:9] == ["10", "+", "3", "+", "3", "32"]
 
 
+def test_a_large_fleet_is_planned_to_use_the_whole_budget(edit: Edit, copy: Path) -> None:
+    """At 50 pods a share of 1.45 per process: 45 processes get 2, not all of them 1."""
+    edit("hpa.yaml", "HorizontalPodAutoscaler", lambda h: h["spec"].update(maxReplicas=50))
+    plan = capacity("--max-connections", PLANNED, *folders(copy, "", "migrate")).stdout
+
+    steady = next(line for line in plan.splitlines() if "steady at maxReplicas" in line)
+
+    # 200 - 3 - 4 = 193 slots; 48 (a quarter) kept for processes joining; 145 for 100 processes.
+    assert steady.split()[-3:] == ["1-2", "2-4", "145"]
+
+
 def test_a_plan_that_cannot_fit_names_the_file_and_field(edit: Edit, copy: Path) -> None:
     edit("hpa.yaml", "HorizontalPodAutoscaler", lambda h: h["spec"].update(maxReplicas=80))
 

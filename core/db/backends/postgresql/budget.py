@@ -8,15 +8,21 @@ connections each holds, and how many slots other clients take:
                 - reserved_connections (PG 16+) - headroom
     available = budget - connections of clients that are not ours
     reserve   = min(processes x min_size, available // 4)
-    share     = (available - reserve) // processes
+    share     = (available - reserve) // processes, plus one for the first
+                (available - reserve) % processes processes by name
 
 The reserve keeps room for as many processes again to join (each must hold
 min_size connections before the others can see it) before anyone looks again.
 A process may not grow into slots others still hold, so until the others have
 shrunk it grows only into its part of the free ones:
 
-    ceiling = min(share, mine + free // processes, threads, hard maximum),
+    ceiling = min(share, mine + my part of free, threads, hard maximum),
               never below min_size
+
+Both splits hand the remainder of the division out one slot each, in the
+order of the processes' names, which every process sees alike: flooring
+alone would leave up to one slot per process unused (at 100 processes
+sharing 145 slots, 45 idle while shoppers wait).
 
 Start more processes and every share shrinks while the sum stays within the
 budget; docs/data-layer.md walks through the numbers.
@@ -112,12 +118,18 @@ def compute_share(
             others += count
     budget = server.max_connections - server.reserved - headroom
     available = max(0, budget - others)
-    peers = len(ours.keys() | {me})
+    ranked = sorted(ours.keys() | {me})
+    peers, rank = len(ranked), ranked.index(me)
     reserve = min(peers * min_size, available // 4)
-    share = (available - reserve) // peers
+    share = part(available - reserve, peers, rank)
     free = max(0, available - sum(ours.values()))
-    cap = min(share, ours[me] + free // peers, max_size, threads or max_size)
+    cap = min(share, ours[me] + part(free, peers, rank), max_size, threads or max_size)
     return Share(budget, available, peers, share, max(min_size, cap))
+
+
+def part(total: int, parts: int, rank: int) -> int:
+    """The `rank`th of `parts` parts of `total` that differ by at most one and add up to it."""
+    return total // parts + (1 if rank < total % parts else 0)
 
 
 class ServerSampler:
