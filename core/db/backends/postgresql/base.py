@@ -57,6 +57,7 @@ from core.db.backends.postgresql.cursor import (
 from core.db.backends.postgresql.errors import ConnectionUnavailable
 from core.db.backends.postgresql.features import DatabaseFeatures
 from core.db.backends.postgresql.options import (
+    DEFAULT_CONNECT_TIMEOUT,
     HOST_NAME_KEY,
     SESSION_KEYS,
     OptionsCache,
@@ -291,6 +292,7 @@ class DatabaseWrapper(_DjangoWrapper):
         params = super().get_connection_params()
         for key in (*SESSION_KEYS, HOST_NAME_KEY):
             params.pop(key, None)
+        params.setdefault("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
         backend = self.backend_options
         params["application_name"] = application_name(self.fleet, host=backend.host_name)
         # Startup options, not SET: they survive DISCARD ALL and RESET ALL.

@@ -23,6 +23,14 @@ from django.core.exceptions import ImproperlyConfigured
 SESSION_KEYS = ("statement_timeout", "idle_in_transaction_session_timeout")
 # The `<host>` part of `application_name` (budget.py), when not the machine's name.
 HOST_NAME_KEY = "host_name"
+# Seconds a new connection may take to open when OPTIONS sets no `connect_timeout`.
+# libpq's own default waits for ever: a server that accepts the TCP connection
+# and never answers would hold a pool's opener (and its slot) for good, counted
+# as a connection that is merely busy. A healthy server answers in
+# milliseconds; 5 s leaves room for TLS and SCRAM on a loaded one, and is
+# longer than a checkout's wait, so a shopper never waits on it directly
+# (docs/data-layer.md, "Differences from Django's backend").
+DEFAULT_CONNECT_TIMEOUT = 5
 # Keys Django's own PostgreSQL backend (and libpq) would not understand.
 OWN_KEYS = ("pool", *SESSION_KEYS, HOST_NAME_KEY)
 
