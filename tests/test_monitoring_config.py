@@ -124,3 +124,17 @@ def test_docs_list_every_widgetworld_metric() -> None:
     }
 
     assert documented == ours
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
+def test_every_alert_has_a_panel_showing_what_it_watches(rule: dict[str, Any]) -> None:
+    """At 3 a.m. the page leads to the dashboard: what fired must be on it."""
+    assert series_in([rule["expr"]]) & series_in(dashboard_queries())
+
+
+def series_in(expressions: list[str]) -> set[str]:
+    """The app's metrics and Prometheus' own series (`up`) that the expressions read."""
+    own = {
+        name for name in PROMETHEUS_OWN for expr in expressions if re.search(rf"\b{name}\b", expr)
+    }
+    return metrics_in(expressions) | own
