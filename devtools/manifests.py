@@ -202,7 +202,9 @@ def pod_spec(workload: Manifest) -> dict[str, Any]:
 
 
 def _pod_spec_path(workload: Manifest) -> str:
-    return "spec" if workload.kind == "Pod" else "spec.template.spec"
+    return {"Pod": "spec", "CronJob": "spec.jobTemplate.spec.template.spec"}.get(
+        workload.kind, "spec.template.spec"
+    )
 
 
 def scaled(value: int | str, replicas: int, *, round_up: bool, field: str, of: Manifest) -> int:
@@ -237,7 +239,7 @@ def gunicorn_graceful_timeout(path: Path = GUNICORN_CONF) -> int:
 def problems(manifests: Manifests) -> list[str]:
     """Every problem found, each one line naming the file, the object and the field."""
     found: list[str] = []
-    for workload in manifests.of_kind("Deployment", "Job"):
+    for workload in manifests.of_kind("Deployment", "Job", "CronJob"):
         found += _workload_problems(workload)
     for deployment in manifests.of_kind("Deployment"):
         found += _deployment_problems(manifests, deployment)

@@ -94,6 +94,12 @@ def _pin_replicas(d: dict) -> object:
     return d["spec"].update(replicas=3)
 
 
+def _cronjob_as_root(c: dict) -> object:
+    return c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["securityContext"].update(
+        runAsNonRoot=False
+    )
+
+
 def _probe_other_port(d: dict) -> object:
     return d["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"].update(
         port=9000
@@ -111,6 +117,12 @@ def _probe_other_port(d: dict) -> object:
         ("deployment.yaml", "Deployment", _relabel_pods, "spec.selector: does not match"),
         ("deployment.yaml", "Deployment", _pin_replicas, "spec.replicas: set while an autoscaler"),
         ("deployment.yaml", "Deployment", _probe_other_port, "livenessProbe.port: 9000"),
+        (
+            "release-holds.yaml",
+            "CronJob",
+            _cronjob_as_root,
+            "template.spec.securityContext.runAsNonRoot",
+        ),
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
@@ -194,7 +206,7 @@ def test_the_pool_names_connections_after_the_pod(shipped: Manifests) -> None:
 def test_every_management_command_the_manifests_run_exists(shipped: Manifests) -> None:
     commands = {
         container["command"][2]
-        for workload in shipped.of_kind("Job")
+        for workload in shipped.of_kind("Job", "CronJob")
         for _, container in containers(workload)
         if container.get("command", [])[:2] == ["python", "manage.py"]
     }
@@ -386,7 +398,8 @@ def test_everything_else_is_denied(shipped: Manifests) -> None:
 
 
 def pod_labels(manifests: Manifests, kind: str, name: str) -> dict[str, str]:
-    return one(manifests, kind, name).get("spec.template.metadata.labels")
+    template = "spec.jobTemplate.spec.template" if kind == "CronJob" else "spec.template"
+    return one(manifests, kind, name).get(f"{template}.metadata.labels")
 
 
 def test_the_cache_url_names_a_service_of_the_manifests(shipped: Manifests) -> None:
@@ -396,7 +409,7 @@ def test_the_cache_url_names_a_service_of_the_manifests(shipped: Manifests) -> N
     assert url.port in [port["port"] for port in service.get("spec.ports")]
 
 
-def test_only_web_and_the_migration_job_reach_the_cache(shipped: Manifests) -> None:
+def test_only_our_own_workloads_reach_the_cache(shipped: Manifests) -> None:
     policy = one(shipped, "NetworkPolicy", "cache-ingress")
     cache = pod_labels(shipped, "Deployment", "cache")
     sources = [
@@ -404,13 +417,18 @@ def test_only_web_and_the_migration_job_reach_the_cache(shipped: Manifests) -> N
     ]
     admitted = {
         (kind, name)
-        for kind, name in [("Deployment", "web"), ("Job", "migrate"), ("Deployment", "cache")]
+        for kind, name in [
+            ("Deployment", "web"),
+            ("Job", "migrate"),
+            ("CronJob", "release-holds"),
+            ("Deployment", "cache"),
+        ]
         if any(labels_match(source, pod_labels(shipped, kind, name)) for source in sources)
     }
 
     assert (labels_match(policy.get("spec.podSelector"), cache), admitted) == (
         True,
-        {("Deployment", "web"), ("Job", "migrate")},
+        {("Deployment", "web"), ("Job", "migrate"), ("CronJob", "release-holds")},
     )
 
 
@@ -424,3 +442,52 @@ def test_web_may_leave_for_the_cache_pods(shipped: Manifests) -> None:
         for rule in policy.get("spec.egress")
         for target in rule["to"]
     )
+
+
+# -- the release-holds CronJob (release-holds.yaml) ------------------------------------
+
+
+def test_expired_holds_are_released_every_minute_with_the_release_image(
+    shipped: Manifests,
+) -> None:
+    cronjob = one(shipped, "CronJob", "release-holds")
+    [(_, container)] = containers(cronjob)
+
+    assert (cronjob.get("spec.schedule"), container["command"], container["image"]) == (
+        "* * * * *",
+        ["python", "manage.py", "release_expired_holds"],
+        web_container(shipped)["image"],
+    )
+
+
+def test_the_cronjob_runs_exactly_when_orders_await_payment(shipped: Manifests) -> None:
+    """Suspended with holds on, unpaid orders would keep their stock for good."""
+    cronjob = one(shipped, "CronJob", "release-holds")
+    config = one(shipped, "ConfigMap", "widgetworld").get("data")
+    holds = config.get("ORDER_AWAIT_PAYMENT", "false").lower() in ("true", "1", "yes", "on")
+
+    assert cronjob.get("spec.suspend", False) is not holds
+
+
+def test_the_cronjob_never_runs_twice_at_once_nor_retries_into_the_next_minute(
+    shipped: Manifests,
+) -> None:
+    cronjob = one(shipped, "CronJob", "release-holds")
+
+    assert (
+        cronjob.get("spec.concurrencyPolicy"),
+        cronjob.get("spec.jobTemplate.spec.backoffLimit"),
+        cronjob.get("spec.jobTemplate.spec.activeDeadlineSeconds") < 60,
+    ) == ("Forbid", 0, True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("Deployment", "web"), ("Job", "migrate"), ("CronJob", "release-holds")]
+)
+def test_every_workload_that_uses_the_database_may_leave_for_it(
+    shipped: Manifests, kind: str, name: str
+) -> None:
+    """web-egress is the policy that lets pods reach PostgreSQL (port 5432)."""
+    policy = one(shipped, "NetworkPolicy", "web-egress")
+
+    assert labels_match(policy.get("spec.podSelector"), pod_labels(shipped, kind, name))
