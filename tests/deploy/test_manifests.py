@@ -10,6 +10,7 @@ kept in step (PrometheusRule, KEDA, prometheus-adapter) are in step.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from devtools.manifests import (
     problems,
 )
 from tests.deploy.conftest import Edit, read
+from tests.status.conftest import alert, payload
 from tests.test_monitoring_config import exported
 
 POD_IP = "10.1.2.3"
@@ -157,8 +159,9 @@ def test_every_probe_path_is_a_route_of_the_app(shipped: Manifests, probe: str) 
 def test_every_probe_gets_a_200_as_the_kubelet_asks(
     shipped: Manifests, settings: Any, probe: str
 ) -> None:
-    """The kubelet sends `Host: <pod IP>:<port>`; ALLOWED_HOSTS must take it."""
+    """The kubelet sends `Host: <pod IP>:<port>` over plain HTTP; ALLOWED_HOSTS must take it."""
     settings.ALLOWED_HOSTS = pod_environment(shipped)["ALLOWED_HOSTS"].split(",")
+    settings.SECURE_SSL_REDIRECT = True  # production's default (WIDGETWORLD_ENV=production)
     get = web_container(shipped)[probe]["httpGet"]
 
     response = Client().get(get["path"], HTTP_HOST=f"{POD_IP}:8000")
@@ -171,6 +174,59 @@ def test_readiness_leaves_out_what_every_pod_shares(shipped: Manifests) -> None:
     path = web_container(shipped)["readinessProbe"]["httpGet"]["path"]
 
     assert parse_qs(urlsplit(path).query).get("scope") == ["pod"]
+
+
+# -- Alertmanager's webhook -------------------------------------------------------------
+
+
+def alertmanager_webhook_url() -> str:
+    """The URL deploy/kubernetes/README.md tells you to give Alertmanager."""
+    found = re.search(
+        r"http://web\.widgetworld\.svc[^`\s]*", (KUBERNETES_DIR / "README.md").read_text()
+    )
+    assert found, "deploy/kubernetes/README.md names no webhook URL"
+    return found.group(0)
+
+
+@pytest.mark.django_db
+def test_alertmanager_posts_to_the_status_page_as_the_readme_says(
+    shipped: Manifests, settings: Any
+) -> None:
+    """Inside the cluster: plain HTTP to the Service, no X-Forwarded-Proto, no redirect to follow.
+
+    Alertmanager would follow a 301 as a GET, and the alert would be lost.
+    """
+    settings.ALLOWED_HOSTS = pod_environment(shipped)["ALLOWED_HOSTS"].split(",")
+    settings.SECURE_SSL_REDIRECT = True  # production's default (WIDGETWORLD_ENV=production)
+    settings.STATUS_WEBHOOK_TOKEN = token = secrets.token_urlsafe()
+    url = urlsplit(alertmanager_webhook_url())
+
+    response = Client().post(
+        url.path,
+        payload(alert()),
+        content_type="application/json",
+        HTTP_HOST=url.netloc,
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == 200
+
+
+def test_the_webhook_token_comes_from_the_secret_the_readme_creates(shipped: Manifests) -> None:
+    env = {e["name"]: e for e in web_container(shipped)["env"]}
+    key = env["STATUS_WEBHOOK_TOKEN"]["valueFrom"]["secretKeyRef"]
+    created = (
+        (KUBERNETES_DIR / "README.md")
+        .read_text()
+        .split("kubectl -n widgetworld create secret generic widgetworld")[1]
+        .split("```")[0]
+    )
+
+    assert (key["name"], f"--from-literal={key['key']}=" in created, key.get("optional")) == (
+        "widgetworld",
+        True,
+        None,
+    )
 
 
 # -- settings ------------------------------------------------------------------------------
