@@ -10,15 +10,18 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from core.status import signals
+from core.status import monitor, signals
 from core.status.state import cache, store
 
 TOKEN = "test-webhook-token-0123456789"
 
 
 @pytest.fixture(autouse=True)
-def fresh_status(settings: Any) -> Iterator[None]:
+def fresh_status(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     settings.STATUS_WEBHOOK_TOKEN = TOKEN
+    # An earlier test's readiness verdict (a database it stopped) must not
+    # become this worker's heartbeat here.
+    monkeypatch.setattr(monitor, "_readiness", None)
     cache().clear()
     store.forget()
     signals.take()
