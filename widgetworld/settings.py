@@ -277,8 +277,15 @@ CACHE_CONNECT_TIMEOUT_MS = env.float("CACHE_CONNECT_TIMEOUT_MS", default=5)
 CACHE_TIMEOUT_MS = env.float("CACHE_TIMEOUT_MS", default=5)
 CACHE_BREAKER_FAILURES = env.int("CACHE_BREAKER_FAILURES", default=3)
 CACHE_RETRY_INTERVAL = env.float("CACHE_RETRY_INTERVAL", default=2.0)
-if CACHE_CONNECT_TIMEOUT_MS <= 0 or CACHE_TIMEOUT_MS <= 0:
-    raise ImproperlyConfigured("CACHE_CONNECT_TIMEOUT_MS and CACHE_TIMEOUT_MS must be positive")
+# What a read of the last good copy may wait, breaker or not, when the
+# database is down and that copy is the only answer short of a 503
+# (core/cache/failsafe.py, "last resort"): a loaded cache that misses the
+# everyday few milliseconds still answers in time for it.
+CACHE_OUTAGE_TIMEOUT_MS = env.float("CACHE_OUTAGE_TIMEOUT_MS", default=100)
+if CACHE_CONNECT_TIMEOUT_MS <= 0 or CACHE_TIMEOUT_MS <= 0 or CACHE_OUTAGE_TIMEOUT_MS <= 0:
+    raise ImproperlyConfigured(
+        "CACHE_CONNECT_TIMEOUT_MS, CACHE_TIMEOUT_MS and CACHE_OUTAGE_TIMEOUT_MS must be positive"
+    )
 if CACHE_BREAKER_FAILURES < 1 or CACHE_RETRY_INTERVAL <= 0:
     raise ImproperlyConfigured(
         "CACHE_BREAKER_FAILURES must be at least 1 and CACHE_RETRY_INTERVAL positive"
@@ -310,6 +317,8 @@ def _cache(url: str) -> dict[str, Any]:
         },
         # Read by core.cache (Django ignores it).
         "BREAKER": {"failures": CACHE_BREAKER_FAILURES, "retry_after": CACHE_RETRY_INTERVAL},
+        # Never shorter than the everyday wait (the tests' is 250 ms).
+        "LAST_RESORT": {"timeout": max(CACHE_OUTAGE_TIMEOUT_MS, CACHE_TIMEOUT_MS) / 1000},
     }
 
 

@@ -15,6 +15,14 @@ past its own keys: `"BREAKER": {"failures": 3, "retry_after": 2.0}`. The
 client's timeouts are the backend's `OPTIONS` (`socket_connect_timeout`,
 `socket_timeout`): they bound what one failing call can cost, the breaker
 bounds how many calls pay it.
+
+A read whose only alternative is an error page is a *last resort*
+(`get(..., last_resort=True)`): it goes past the breaker, which exists to
+save a render, not to refuse the only answer there is, and waits for the
+alias's `"LAST_RESORT": {"timeout": seconds}` (core/cache/lastresort.py).
+It neither asks the breaker nor feeds it: an answer in 50 ms says nothing
+about the everyday budget, and a caller that needs it pays its own timeout.
+Its failures are counted as operation `get_last_resort` / `get_many_last_resort`.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.cache.breaker import BreakerState, CircuitBreaker
+from core.cache.lastresort import last_resort_backend
 from core.metrics import definitions as m
 
 logger = logging.getLogger("core.cache")
@@ -41,6 +50,7 @@ logger = logging.getLogger("core.cache")
 # OOM) is still a miss, but the server did answer.
 UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 OPERATIONS = ("get", "get_many", "set", "set_many", "add", "incr", "delete")
+LAST_RESORT = "_last_resort"  # the suffix of a last-resort read's operation label
 # Seconds between two log lines about one alias's errors; the lines in between are counted.
 LOG_WINDOW = 10.0
 
@@ -75,18 +85,23 @@ class FailSafeCache:
 
     # -- reads: a failure is a miss ---------------------------------------------------
 
-    def get(self, key: str, default: Any = None, *, failed: Any = _MISSING) -> Any:
+    def get(
+        self, key: str, default: Any = None, *, failed: Any = _MISSING, last_resort: bool = False
+    ) -> Any:
         """The value, or `default` when absent; `failed` (default: `default`) when the cache
-        could not answer, for callers that must tell "none yet" from "cannot say"."""
-        value = self._call("get", lambda cache: cache.get(key, _MISSING))
+        could not answer, for callers that must tell "none yet" from "cannot say".
+
+        `last_resort`: the caller has nothing else to answer with (see the module's docstring).
+        """
+        value = self._call("get", lambda cache: cache.get(key, _MISSING), last_resort)
         if value is _FAILED:
             return default if failed is _MISSING else failed
         self._count(hits=value is not _MISSING, lookups=1)
         return default if value is _MISSING else value
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+    def get_many(self, keys: Iterable[str], *, last_resort: bool = False) -> dict[str, Any]:
         wanted = list(keys)
-        found = self._call("get_many", lambda cache: cache.get_many(wanted))
+        found = self._call("get_many", lambda cache: cache.get_many(wanted), last_resort)
         if found is _FAILED:
             return {}
         self._count(hits=len(found), lookups=len(wanted))
@@ -127,8 +142,12 @@ class FailSafeCache:
     def stats(self) -> dict[str, Any]:
         return {"alias": self.alias, "name": self.name, "breaker": self.breaker.stats()}
 
-    def _call(self, operation: str, use: Callable[[BaseCache], Any]) -> Any:
+    def _call(
+        self, operation: str, use: Callable[[BaseCache], Any], last_resort: bool = False
+    ) -> Any:
         """`use(backend)`, or _FAILED when the breaker skipped it or it raised."""
+        if last_resort:
+            return self._last_resort(operation + LAST_RESORT, use)
         if not self.breaker.allow():
             m.CACHE_SKIPPED.labels(self.alias, operation).inc()
             return _FAILED
@@ -144,6 +163,14 @@ class FailSafeCache:
             return _FAILED
         self.breaker.record_success()
         return result
+
+    def _last_resort(self, operation: str, use: Callable[[BaseCache], Any]) -> Any:
+        """`use(backend)` past the breaker, with the alias's last-resort timeout; never fed back."""
+        try:
+            return use(last_resort_backend(self.alias))
+        except Exception as error:
+            self._failed(operation, error)
+            return _FAILED
 
     def _failed(self, operation: str, error: Exception) -> None:
         m.CACHE_ERRORS.labels(self.alias, operation).inc()
@@ -238,3 +265,5 @@ def zero_metrics(aliases: Iterable[str]) -> None:
         for operation in OPERATIONS:
             m.CACHE_ERRORS.labels(alias, operation)
             m.CACHE_SKIPPED.labels(alias, operation)
+        for operation in ("get", "get_many"):
+            m.CACHE_ERRORS.labels(alias, operation + LAST_RESORT)

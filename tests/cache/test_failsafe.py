@@ -26,6 +26,7 @@ from django.urls import path
 from prometheus_client import REGISTRY
 
 from core.cache import BreakerState, CircuitBreaker, FailSafeCache
+from core.cache.lastresort import last_resort_backend
 from devtools.localcache import CacheServer
 from tests.cache.test_breaker import Clock
 from tests.conftest import MakeCacheServer
@@ -145,6 +146,59 @@ def test_the_client_never_retries_on_its_own() -> None:
     pool = backend._cache.get_client(write=True).connection_pool
 
     assert pool.connection_kwargs["retry"].get_retries() == 0
+
+
+def test_a_last_resort_read_waits_the_alias_s_last_resort_timeout(
+    private_server: CacheServer,
+) -> None:
+    patient = {**settings.CACHES["default"], "LOCATION": private_server.url}
+    patient["LAST_RESORT"] = {"timeout": 0.75}
+    with override_settings(CACHES={**settings.CACHES, "patient": patient}):
+        backend: Any = last_resort_backend("patient")
+        options = backend._cache.get_client().connection_pool.connection_kwargs
+
+    assert (options["socket_connect_timeout"], options["socket_timeout"]) == (0.75, 0.75)
+
+
+# -- last resort: the only answer short of an error page ----------------------------------
+
+
+def open_breaker(cache: FailSafeCache) -> None:
+    for _ in range(cache.breaker.failures):
+        cache.breaker.record_failure()
+
+
+def test_a_last_resort_read_answers_while_the_breaker_skips_the_server(
+    cache: FailSafeCache,
+) -> None:
+    cache.set("last-good", "copy", 30)
+    open_breaker(cache)
+
+    assert (
+        cache.get("last-good", default="skipped"),
+        cache.get("last-good", last_resort=True),
+        cache.get_many(["last-good"], last_resort=True),
+    ) == ("skipped", "copy", {"last-good": "copy"})
+
+
+def test_a_last_resort_read_leaves_the_breaker_as_it_found_it(cache: FailSafeCache) -> None:
+    """Its longer wait says nothing of the everyday budget: only everyday calls close it."""
+    open_breaker(cache)
+
+    cache.get("anything", last_resort=True)
+
+    assert cache.breaker.state is BreakerState.OPEN
+
+
+def test_a_failed_last_resort_read_is_a_miss_counted_apart(
+    cache: FailSafeCache, alias: str, private_server: CacheServer
+) -> None:
+    private_server.stop()
+
+    missed = cache.get("k", default="miss", last_resort=True)
+
+    counted = (errors(alias, "get_last_resort"), errors(alias, "get"))
+    assert (missed, counted, cache.breaker.state) == ("miss", (1, 0), BreakerState.CLOSED)
 
 
 # -- with the server stopped ------------------------------------------------------------
