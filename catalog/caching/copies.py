@@ -23,6 +23,15 @@ version it was made at and when:
   runs every time and nothing is stored; pages render as if nothing were
   cached.
 
+The last good copy is read as the cache's *last resort*
+(`FailSafeCache.get(..., last_resort=True)`): past the cache's breaker and
+with CACHE_OUTAGE_TIMEOUT_MS rather than the everyday few milliseconds,
+because its only alternative is a 503. A cache that is merely slow while
+the database is up still costs a render, never that longer wait: the
+last-resort read happens only once the database is known down (the pool's
+breaker, asked first: no version read, no lock) or a render has just
+failed for want of it.
+
 Written by hand: Django's cache framework has no single-flight or
 stale-if-error, and the libraries that add them (django-cacheops,
 django-cache-memoize) key by function arguments and know nothing of a
@@ -125,12 +134,17 @@ class Copies:
     def _fetch(
         self, key: str, make: Callable[[], T], label: str, keep: Callable[[T], bool]
     ) -> Fetched[T]:
+        if self._known_down():
+            last_good: Copy[T] | None = self._last_good(key)
+            if last_good is not None:
+                return self._stale(last_good, DATABASE_UNAVAILABLE)
+            # No copy: the render, which the pool's breaker refuses at once (the
+            # friendly 503), without a lock to take or a second last-resort read.
+            return Fetched(self._make(make, label), Outcome.UNCACHED, None, self._clock())
         version = self.version.current()
         if version is None:
-            return Fetched(self._make(make, label), Outcome.UNCACHED, None, self._clock())
+            return self._uncached(key, make, label)
         copy: Copy[T] | None = self.cache.get(key)
-        if copy is not None and self._known_down():
-            return self._stale(copy, DATABASE_UNAVAILABLE)
         if copy is not None and self._current(copy, version):
             self.version.saw(copy.version)
             return Fetched(copy.value, Outcome.HIT, copy.version, copy.made_at)
@@ -174,15 +188,33 @@ class Copies:
             try:
                 value = self._make(make, label)
             except ConnectionUnavailable as error:
-                if copy is None:
+                last_good = copy or self._last_good(key)
+                if last_good is None:
                     raise
-                return self._stale(copy, reason_of(error), error.retry_after)
+                return self._stale(last_good, reason_of(error), error.retry_after)
             if keep(value):
                 self.cache.set(key, Copy(value, version, made_at), self.keep_for)
         finally:
             if lock is not None:
                 self.cache.delete(lock)
         return Fetched(value, Outcome.MISS, version, made_at)
+
+    def _uncached(self, key: str, make: Callable[[], T], label: str) -> Fetched[T]:
+        """Made without the cache's help; should the database fail too, its last good copy."""
+        made_at = self._clock()
+        try:
+            value = self._make(make, label)
+        except ConnectionUnavailable as error:
+            last_good: Copy[T] | None = self._last_good(key)
+            if last_good is None:
+                raise
+            return self._stale(last_good, reason_of(error), error.retry_after)
+        return Fetched(value, Outcome.UNCACHED, None, made_at)
+
+    def _last_good(self, key: str) -> Copy[T] | None:
+        """The copy under `key` when nothing else can answer: the cache's last resort."""
+        copy: Copy[T] | None = self.cache.get(key, last_resort=True)
+        return copy
 
     def _make(self, make: Callable[[], T], label: str) -> T:
         """The one path every render takes: where a read replica's router would step in."""

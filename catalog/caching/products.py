@@ -35,6 +35,10 @@ def remember(widgets: Iterable[Widget]) -> None:
 
 
 def recall(ids: Iterable[int]) -> dict[int, Copy[Widget]]:
-    """The kept copies of these widgets (those the cache still has)."""
-    found = _cache().get_many(f"{PREFIX}{widget_id}" for widget_id in ids)
+    """The kept copies of these widgets (those the cache still has).
+
+    Asked only once the database has failed, so the cache's last resort: past
+    its breaker, with CACHE_OUTAGE_TIMEOUT_MS (core/cache/failsafe.py).
+    """
+    found = _cache().get_many((f"{PREFIX}{widget_id}" for widget_id in ids), last_resort=True)
     return {copy.value.pk: copy for copy in found.values() if isinstance(copy, Copy)}

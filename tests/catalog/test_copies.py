@@ -27,7 +27,7 @@ from catalog.caching.degraded import (
     serve_stale,
 )
 from catalog.caching.version import CatalogVersion
-from core.cache import FailSafeCache
+from core.cache import CircuitBreaker, FailSafeCache
 from core.db.backends.postgresql.errors import (
     ConnectionUnavailable,
     DatabaseUnavailable,
@@ -48,11 +48,11 @@ class PollingCache(FailSafeCache):
         self.pollers: set[int] = set()
         self.polled = threading.Condition()
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+    def get_many(self, keys: Iterable[str], *, last_resort: bool = False) -> dict[str, Any]:
         with self.polled:
             self.pollers.add(threading.get_ident())
             self.polled.notify_all()
-        return super().get_many(keys)
+        return super().get_many(keys, last_resort=last_resort)
 
     def wait_for_pollers(self, count: int) -> None:
         with self.polled:
@@ -305,6 +305,61 @@ def test_while_the_database_is_known_down_even_a_current_copy_is_marked_stale(
         Outcome.STALE,
         DATABASE_UNAVAILABLE,
     )
+
+
+# -- the cache's breaker open (a loaded cache server that missed its few milliseconds) --------
+
+
+@pytest.fixture
+def skipping() -> FailSafeCache:
+    """The suite's cache server behind a breaker of its own, opened through its public API."""
+    cache = FailSafeCache(name="test-copies", breaker=CircuitBreaker(failures=1, retry_after=3600))
+    cache.breaker.record_failure()
+    return cache
+
+
+def stored(cache: PollingCache, version: CatalogVersion, key: str) -> None:
+    """A copy rendered while the cache and the database both answered."""
+    make_copies(cache, version).fetch(key, lambda: "last good", label="test")
+
+
+def test_with_the_database_known_down_the_last_good_copy_answers_past_the_cache_s_breaker(
+    cache: PollingCache, version: CatalogVersion, skipping: FailSafeCache
+) -> None:
+    """A 503 is the only alternative: the cache's breaker must not stand in the way."""
+    stored(cache, version, "page")
+    copies = make_copies(skipping, version, known_down=lambda: True)
+
+    fetched = copies.fetch("page", raising(DatabaseUnavailable("down")), label="test")
+
+    assert (fetched.value, fetched.stale and fetched.stale.reason) == (
+        "last good",
+        DATABASE_UNAVAILABLE,
+    )
+
+
+def test_a_render_that_finds_the_database_gone_answers_past_the_cache_s_breaker(
+    cache: PollingCache, version: CatalogVersion, skipping: FailSafeCache
+) -> None:
+    """The first request of an outage: the pool's breaker does not know yet."""
+    stored(cache, version, "page")
+    copies = make_copies(skipping, version)
+
+    fetched = copies.fetch("page", raising(PoolTimeout("busy")), label="test")
+
+    assert (fetched.value, fetched.stale and fetched.stale.reason) == ("last good", POOL_TIMEOUT)
+
+
+def test_with_the_database_up_a_skipped_cache_costs_a_render_not_an_old_copy(
+    cache: PollingCache, version: CatalogVersion, skipping: FailSafeCache
+) -> None:
+    """A slow cache is no reason to show yesterday's prices while the database answers."""
+    stored(cache, version, "page")
+    copies = make_copies(skipping, version)
+
+    fetched = copies.fetch("page", lambda: "today", label="test")
+
+    assert (fetched.value, fetched.stale) == ("today", None)
 
 
 def test_a_failed_render_lets_go_of_the_key(cache: PollingCache, version: CatalogVersion) -> None:
