@@ -14,15 +14,19 @@ every test, and this outage spans several.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
+from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster
 from devtools.servers import Gunicorn, manage, wait_for
 from tests.conftest import MakeCacheServer, MakePostgres
@@ -297,3 +301,68 @@ def sleeping(cluster: PostgresCluster) -> bool:
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"
         ).fetchone()
     return bool(row and row[0])
+
+
+def test_with_the_cache_s_breaker_open_a_page_seen_before_still_answers_its_last_good_copy(
+    make_postgres: MakePostgres,
+    make_cache_server: MakeCacheServer,
+    tmp_path: Path,
+) -> None:
+    """A loaded cache misses its everyday timeout and the worker's cache breaker opens.
+
+    With the database down too, the breaker must not stand between the shopper
+    and the last good copy: it is read past the breaker, and a 503 is not.
+    """
+    cluster = make_postgres()
+    url = cluster.ensure_database("outage").url
+    manage(url, "migrate", "--noinput")
+    manage(url, "seed_catalog", "--widgets", "5", "--categories", "2")
+    cache = make_cache_server()
+    server = Gunicorn(
+        url,
+        tmp_path / "gunicorn.log",
+        CACHE_URL=cache.url,
+        WEB_CONCURRENCY="1",
+        WEB_THREADS="1",
+        # Once open, the cache's breaker stays open for the rest of the test.
+        CACHE_RETRY_INTERVAL="3600",
+    )
+    try:
+        server.wait_until_serving()
+        assert requests.get(server.url + "/widgets/", timeout=TIMEOUT).status_code == 200
+        cluster.stop()
+        with paused(cache):
+            wait_for("the cache's breaker to open", lambda: cache_breaker_opened(server), 60)
+        answer = requests.get(server.url + "/widgets/", timeout=TIMEOUT)
+        breaker = cache_breaker(server)
+    finally:
+        server.stop()
+        if not cluster.is_running():
+            cluster.start()
+
+    assert (answer.status_code, answer.headers.get("Cache-Status"), breaker) == (200, STALE, 1.0)
+
+
+@contextmanager
+def paused(cache: CacheServer) -> Iterator[None]:
+    """The cache server alive, accepting connections, answering nothing: every call times out."""
+    pid = cache.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def cache_breaker(server: Gunicorn) -> float:
+    found = re.search(
+        r'^widgetworld_cache_breaker_open\{alias="default"\} (\S+)$', server.metrics(), re.M
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def cache_breaker_opened(server: Gunicorn) -> bool:
+    """Browse once (each cache call times out), then: is the worker's cache breaker open?"""
+    requests.get(server.url + "/widgets/", timeout=TIMEOUT)
+    return cache_breaker(server) == 1.0
