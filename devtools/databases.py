@@ -1,4 +1,4 @@
-"""WidgetWorld's database on a PostgreSQL of our own: created, migrated, seeded.
+"""WidgetWorld's database on a PostgreSQL of our own (and its replica): created, migrated, seeded.
 
 The drill, the load suites, the benchmarks and the process-level tests all
 start "a cluster with WidgetWorld's database, migrated (and seeded)" and must
@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from devtools.localdb import PostgresCluster
+from devtools.localdb import PostgresCluster, StreamingReplica
 from devtools.servers import manage
 
 DATABASE = "widgetworld"
@@ -78,3 +78,37 @@ def scratch_database(
         if keep_log is not None and cluster.log_file.exists():
             shutil.copyfile(cluster.log_file, keep_log)
         cluster.destroy()
+
+
+@dataclass(frozen=True)
+class ReplicatedDatabase:
+    primary: PostgresCluster
+    replica: StreamingReplica
+    url: str  # WidgetWorld's database on the primary
+    replica_url: str  # the same database, read from the replica
+
+
+@contextlib.contextmanager
+def replicated_database(
+    root: Path,
+    *,
+    seed: Sequence[str] | None = None,
+    replica_settings: dict[str, str | int] | None = None,
+    **cluster_options: Any,
+) -> Iterator[ReplicatedDatabase]:
+    """A primary and a streaming replica under `root`, with WidgetWorld's database; destroyed after.
+
+    The replica is copied from the primary once it is migrated (and seeded),
+    which is quicker than streaming the load, and has caught up when this yields.
+    """
+    primary = PostgresCluster(root / "primary", **cluster_options)
+    replica = StreamingReplica(root / "replica", primary, settings=replica_settings)
+    try:
+        primary.init()
+        url = migrated_database(primary, seed=seed)
+        replica.init()
+        replica.wait_caught_up()
+        yield ReplicatedDatabase(primary, replica, url, replica.credentials(DATABASE).url)
+    finally:
+        replica.destroy()
+        primary.destroy()

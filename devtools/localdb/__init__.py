@@ -1,4 +1,4 @@
-"""The private PostgreSQL server that development, tests, drills and benchmarks run."""
+"""The private PostgreSQL servers that development, tests, drills and benchmarks run."""
 
 from devtools.localdb.cluster import (
     ClusterError,
@@ -7,5 +7,13 @@ from devtools.localdb.cluster import (
     scratch_dir,
     scratch_workdir,
 )
+from devtools.localdb.replica import StreamingReplica
 
-__all__ = ["ClusterError", "Credentials", "PostgresCluster", "scratch_dir", "scratch_workdir"]
+__all__ = [
+    "ClusterError",
+    "Credentials",
+    "PostgresCluster",
+    "StreamingReplica",
+    "scratch_dir",
+    "scratch_workdir",
+]

@@ -207,6 +207,11 @@ class PostgresCluster:
         return self._bindir
 
     @property
+    def settings(self) -> dict[str, str | int]:
+        """The server settings this cluster was given (`max_connections`, ...)."""
+        return dict(self._settings)
+
+    @property
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
@@ -382,7 +387,11 @@ class PostgresCluster:
         return self._run("pg_ctl", "-D", str(self.data_dir), *args, check=check)
 
     def _run(
-        self, program: str, *args: str, check: bool = True
+        self,
+        program: str,
+        *args: str,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         user = self._os_user
         result = subprocess.run(
@@ -394,7 +403,7 @@ class PostgresCluster:
             group=user.pw_gid if user else None,
             extra_groups=[] if user else None,
             start_new_session=True,
-            env={**os.environ, "LC_ALL": "C.UTF-8"},
+            env={**os.environ, "LC_ALL": "C.UTF-8", **(env or {})},
             check=False,
         )
         if check and result.returncode != 0:
