@@ -67,6 +67,7 @@ from core.db.backends.postgresql.options import (
 )
 from core.db.backends.postgresql.pool import AdaptivePool
 from core.db.backends.postgresql.priority import Priority, is_urgent
+from core.db.backends.postgresql.replication import WalWatch
 from core.db.backends.postgresql.stats import PoolStats, ServerStats
 from core.db.backends.postgresql.upstream import owner
 
@@ -255,6 +256,20 @@ class DatabaseWrapper(_DjangoWrapper):
         """
         pool = self.pool
         return pool is not None and pool.breaker.is_open
+
+    def wal_watch(self) -> WalWatch | None:
+        """Where this server stands in the WAL stream (`replication.py`); None if not watched.
+
+        Watched with `OPTIONS["pool"]["track_wal"]`: the pool's monitor reads
+        it every tick. The first call opens the pool, as a first query would,
+        so that the watching starts; for a database router, which must know
+        where a replica stands before sending it a query.
+        """
+        pool = self.pool
+        if pool is None or pool.wal is None:
+            return None
+        pool.open()
+        return pool.wal
 
     # -- connecting ------------------------------------------------------------
 

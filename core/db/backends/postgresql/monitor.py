@@ -4,6 +4,7 @@ Twice a second (four times while the breaker is open, and at once when it
 opens):
 
 - the breaker's probe while the database is down (`breaker.py`);
+- the server's place in the WAL stream, when watched (`replication.py`);
 - the budget, when due or asked for, and the fleet count (`sizing.py`);
 - leaks and connections left by threads that ended (`borrows.py`);
 - spare connections, idle longer than `max_idle`, closed down to `min_size`;
@@ -62,6 +63,7 @@ class Monitor:
         pool = self._pool
         if pool.breaker.is_open and not pool.health.probe():
             return  # nothing else can be done without a database
+        pool.read_wal_position()
         sizing = pool.sizing
         if sizing.due(now):
             sizing.refresh()

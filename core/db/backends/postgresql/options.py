@@ -74,6 +74,9 @@ class PoolOptions:
     # for queue_interval, new requests wait at most queue_target before a 503.
     queue_target: float = 0.1
     queue_interval: float = 1.0
+    # Read the server's place in the WAL stream every monitor tick (replication.py),
+    # for a router choosing among a primary and its replicas.
+    track_wal: bool = False
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], alias: str = "default") -> PoolOptions | None:

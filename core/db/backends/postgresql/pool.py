@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import psycopg_pool
 from psycopg.pq import TransactionStatus
 
@@ -50,6 +51,7 @@ from core.db.backends.postgresql.health import Health
 from core.db.backends.postgresql.monitor import Monitor
 from core.db.backends.postgresql.options import PoolOptions
 from core.db.backends.postgresql.priority import Priority
+from core.db.backends.postgresql.replication import WalWatch
 from core.db.backends.postgresql.sizing import Sizing
 from core.db.backends.postgresql.stats import Counters, PoolStats, ServerStats
 from core.db.backends.postgresql.upstream import PooledConnection, UpstreamPool
@@ -62,6 +64,10 @@ SLICE = 0.05
 # Idle connections above the learned limit are closed after this long: the
 # limit moves by one at a time, so a second is enough not to churn.
 LIMIT_SPARE_AFTER = 1.0
+# The WAL position is read on an idle connection; when none has been idle at a
+# tick for this long (every one busy), the monitor waits up to WAL_WAIT for one.
+WAL_BORROW_AFTER = 1.0
+WAL_WAIT = 0.1
 
 
 class AdaptivePool:
@@ -132,6 +138,11 @@ class AdaptivePool:
             counters=self.counters,
             on_lost=self.health.record_lost,
         )
+        self.wal = (
+            WalWatch(alias, {**connect_kwargs, "application_name": monitor_name})
+            if options.track_wal
+            else None
+        )
         self._monitor = Monitor(self)
         self._open_lock = threading.Lock()
         # Requests holding a permit that wait for a connection being opened.
@@ -155,6 +166,9 @@ class AdaptivePool:
         # Look at the server before the first connection: a process joining
         # a busy fleet must not grow into slots the others still hold.
         self.sizing.refresh()
+        if self.wal is not None:
+            # A router asks at once whether this server is fit to read from.
+            self.wal.first_reading()
         self._upstream.open(wait=wait, timeout=timeout)
         self._monitor.start()
 
@@ -378,6 +392,30 @@ class AdaptivePool:
     @property
     def max_idle(self) -> float:
         return self.options.max_idle
+
+    # -- the WAL position (replication.py) ----------------------------------------
+
+    def read_wal_position(self) -> None:
+        """The monitor's reading, on an idle connection, never a request's."""
+        wal = self.wal
+        if wal is None:
+            return
+        conn = self._upstream.borrow_idle()
+        if conn is None:
+            if wal.age() < WAL_BORROW_AFTER:
+                return  # every connection busy this tick; the next will do
+            try:
+                conn = self._upstream.getconn(WAL_WAIT)
+            except psycopg_pool.PoolTimeout:
+                return
+        try:
+            wal.read(conn)
+        except psycopg.Error as error:
+            # A broken connection is dealt with as it goes back; a stale reading
+            # tells the router not to trust this server for now.
+            logger.debug("pool %s: cannot read the WAL position: %s", self.alias, error)
+        finally:
+            self._upstream.putconn(conn)
 
     # -- stats ---------------------------------------------------------------
 
