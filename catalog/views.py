@@ -60,6 +60,7 @@ from catalog.services.checkout import (
 from core.db.backends.postgresql.errors import ConnectionUnavailable, DatabaseUnavailable
 from core.http.headers import SVG_POLICY
 from core.http.priority import urgent_for
+from core.http.routing import reads_from_primary
 from core.ratelimit.limiter import limit, session_id
 from core.ratelimit.views import rate_limited, too_many_requests
 
@@ -309,8 +310,11 @@ def _art(widget: Widget) -> dict[str, Any]:
 
 
 # -- Cart ---------------------------------------------------------------------------
+# The cart shows stock and checkout decides on it: both read from the primary
+# when there are replicas (its POSTs do anyway), never a copy seconds old.
 
 
+@reads_from_primary
 @never_cache
 @require_safe
 def cart_page(request: HttpRequest) -> HttpResponse:
@@ -410,6 +414,7 @@ def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
 UNREACHABLE = (ConnectionUnavailable, OperationalError, InterfaceError)
 
 
+@reads_from_primary
 @never_cache
 @require_http_methods(["GET", "POST"])
 # A shopper paying goes ahead of browsing when connections are scarce.
@@ -545,6 +550,7 @@ def _remember_order(request: HttpRequest, order: Order) -> None:
     request.session[ORDERS_SESSION_KEY] = [*numbers, order.number][-ORDERS_REMEMBERED:]
 
 
+@reads_from_primary
 @never_cache
 @require_safe
 def order_confirmation(request: HttpRequest, number: str) -> HttpResponse:

@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.db.backends.postgresql.options import PoolOptions
+from core.db.routing.config import RoutingConfig
 from core.http.headers import static_headers
 from core.logs.config import django_logging
 from core.ratelimit.rates import Rate
@@ -256,6 +257,59 @@ DATABASES = {
         },
     }
 }
+
+# -- Read replicas (docs/data-layer.md, "Read replicas") -----------------------------
+
+# Streaming replicas of DATABASE_URL's server, comma-separated; each becomes an
+# alias (replica1, replica2...) on the same backend with its own pool, budget
+# and breaker from its own server. Empty (the default): one database, as before.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+# A replica more than this many seconds behind gets no reads until it catches up.
+DATABASE_REPLICA_MAX_LAG = env.float("DATABASE_REPLICA_MAX_LAG", default=5.0)
+# After a write, its writer reads only from the primary or a replica that has
+# replayed it, for this many seconds.
+DATABASE_REPLICA_READ_YOUR_WRITES = env.float("DATABASE_REPLICA_READ_YOUR_WRITES", default=30.0)
+
+REPLICA_ALIASES = [f"replica{number}" for number in range(1, len(DATABASE_REPLICA_URLS) + 1)]
+for _alias, _url in zip(REPLICA_ALIASES, DATABASE_REPLICA_URLS, strict=True):
+    try:
+        _replica = env.db_url_config(_url)
+    except (ImproperlyConfigured, KeyError, ValueError) as error:
+        raise ImproperlyConfigured(
+            f"DATABASE_REPLICA_URLS: {_alias} is not a database URL: {error}"
+        ) from error
+    if _replica.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            f"DATABASE_REPLICA_URLS: {_alias} must be a postgres:// URL (a streaming replica)"
+        )
+    DATABASES[_alias] = {
+        **DATABASES["default"],
+        **_replica,
+        "ENGINE": "core.db.backends.postgresql",
+        "OPTIONS": {**DATABASES["default"]["OPTIONS"], **_replica.get("OPTIONS", {})},
+    }
+
+# The router needs the pool: it reads where each server stands in the WAL from
+# the pools' monitors. With the pool switched off (WIDGETWORLD_DB_POOL=false,
+# the kill switch) every read stays on the primary.
+if REPLICA_ALIASES and DB_POOL_ON:
+    for _alias in ("default", *REPLICA_ALIASES):
+        DATABASES[_alias]["OPTIONS"]["pool"] = {**DB_POOL, "track_wal": True}
+    DATABASE_ROUTERS = ["core.db.routing.router.ReplicaRouter"]
+    DATABASE_ROUTING = {
+        "primary": "default",
+        "replicas": REPLICA_ALIASES,
+        "max_lag": DATABASE_REPLICA_MAX_LAG,
+        "read_your_writes": DATABASE_REPLICA_READ_YOUR_WRITES,
+    }
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("core.http.unavailable.ServiceUnavailableMiddleware") + 1,
+        "core.http.routing.ReplicaRoutingMiddleware",
+    )
+RoutingConfig.parse(
+    {"max_lag": DATABASE_REPLICA_MAX_LAG, "read_your_writes": DATABASE_REPLICA_READ_YOUR_WRITES},
+    DATABASES,
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.core.paginator import Page, Paginator
-from django.db import connection, transaction
+from django.db import connections, router, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 
 from catalog.categories import CategoryTree
@@ -158,11 +158,14 @@ def _fuzzy_settings() -> Iterator[None]:
     """FUZZY_SETTINGS for one transaction, in one round trip.
 
     `SET LOCAL` ends with the transaction, so a pooled connection never carries
-    it to the next request (and the pool need not reset the session).
+    it to the next request (and the pool need not reset the session). A
+    read-only transaction on the server the listing reads from: a replica,
+    when there are some (docs/data-layer.md, "Read replicas").
     """
     statements = "; ".join(f"SET LOCAL {name} = {value}" for name, value in FUZZY_SETTINGS.items())
+    alias = router.db_for_read(Widget)
     # No savepoint when already in a transaction: these reads have nothing to undo.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    with transaction.atomic(using=alias, savepoint=False), connections[alias].cursor() as cursor:
         cursor.execute(statements)
         yield
 

@@ -1,0 +1,118 @@
+"""The database router: reads to a replica fit to serve them, everything else to the primary.
+
+`DATABASE_ROUTERS = ["core.db.routing.router.ReplicaRouter"]`. Django asks a
+router which alias each query uses; this one answers from the request's
+route (`scope.py`) and each replica's standing (`standing.py`). A read goes to:
+
+1. the primary, outside `replica_reads()` (a write request, a management
+   command, a thread of its own), inside `atomic()` on the primary or
+   `primary()`, after the request wrote, and in a request pinned to the
+   primary (an unsafe method, `@reads_from_primary`, the admin);
+2. otherwise, at the request's first read, the least busy replica in
+   rotation that has replayed the writer's token, kept for the rest of the
+   request; the primary when replicas are in rotation but none has replayed
+   the token (`read_your_writes`), or when none is in rotation (`fallback`),
+   within the primary's own pool and budget.
+
+Writes always go to the primary; migrations never run on a replica (it is
+read-only and gets the schema by replication).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from typing import Any
+
+from django.db import connections
+from django.db.models import Model
+
+from core.db.routing import signals
+from core.db.routing.config import RoutingConfig, routing_config
+from core.db.routing.rotation import rotation
+from core.db.routing.scope import Route, current_route, pinned_to_primary
+from core.db.routing.standing import Standing
+
+
+class Decision(enum.StrEnum):
+    """Why a request's reads went where they went (a label on the metrics)."""
+
+    REPLICA = "replica"
+    PRIMARY = "primary"  # the request must read from the primary
+    READ_YOUR_WRITES = "read_your_writes"  # no replica in rotation has replayed its write
+    FALLBACK = "fallback"  # no replica in rotation
+
+
+_turns = itertools.count()
+
+
+def read_alias(config: RoutingConfig) -> str:
+    """The alias this read goes to (see the table above)."""
+    primary = config.primary
+    route = current_route()
+    if route is None or pinned_to_primary() or connections[primary].in_atomic_block:
+        return primary
+    if not route.replicas_allowed or route.wrote:
+        if route.chosen is None:
+            _decided(route, primary, Decision.PRIMARY)
+        return primary
+    if route.chosen is None:
+        alias, decision = choose(config, route)
+        _decided(route, alias, decision)
+    return route.chosen or primary
+
+
+def choose(config: RoutingConfig, route: Route) -> tuple[str, Decision]:
+    fit = [s for s in rotation.standings(config) if s.in_rotation]
+    if not fit:
+        return config.primary, Decision.FALLBACK
+    if route.min_lsn is not None:
+        fit = [s for s in fit if s.has_replayed(route.min_lsn)]
+        if not fit:
+            return config.primary, Decision.READ_YOUR_WRITES
+    return least_busy(fit).alias, Decision.REPLICA
+
+
+def least_busy(fit: list[Standing]) -> Standing:
+    """The replica whose pool in this process has the fewest waiting, then the most room.
+
+    Ties (the usual case when all are idle) go round in turn, so no replica
+    is everyone's first choice.
+    """
+    if len(fit) == 1:
+        return fit[0]
+    start = next(_turns) % len(fit)
+    turn = fit[start:] + fit[:start]
+
+    def load(standing: Standing) -> tuple[int, float]:
+        stats = getattr(connections[standing.alias], "pool_stats", lambda: None)()
+        if stats is None:
+            return (0, 0.0)
+        return (stats.waiting, stats.in_use / max(stats.limit, 1))
+
+    return min(turn, key=load)
+
+
+def _decided(route: Route, alias: str, decision: Decision) -> None:
+    route.chosen = alias
+    signals.read_routed.send(sender=ReplicaRouter, alias=alias, reason=str(decision))
+
+
+class ReplicaRouter:
+    """Django's router protocol over `read_alias`; configured by `settings.DATABASE_ROUTING`."""
+
+    def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
+        config = routing_config()
+        return read_alias(config) if config.replicas else None
+
+    def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
+        return routing_config().primary
+
+    def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool | None:
+        config = routing_config()
+        ours = {config.primary, *config.replicas}
+        # The same rows, whichever server they were read from.
+        return True if {obj1._state.db, obj2._state.db} <= ours else None
+
+    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool | None:
+        return False if db in routing_config().replicas else None
