@@ -12,11 +12,13 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         # Importing connects the metrics' signal receivers.
         from core.cache.failsafe import zero_metrics
+        from core.db.routing.config import routing_config
         from core.health import readiness
         from core.metrics import receivers
         from core.metrics.sampler import sampler
 
         receivers.zero_counters(settings.DATABASES)
+        receivers.zero_routing_counters(routing_config())
         zero_metrics(settings.CACHES)
         # Readiness gauges stay fresh without a probe; a probe in between is reused.
         sampler.every(READINESS_MAX_AGE, lambda: readiness.latest(READINESS_MAX_AGE))

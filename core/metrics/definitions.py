@@ -171,6 +171,35 @@ SERVER_UTILISATION = Gauge(
     multiprocess_mode="livemostrecent",
 )
 
+# -- read replicas (core/db/routing) ------------------------------------------------
+
+REPLICA_LAG = Gauge(
+    "widgetworld_db_replica_lag_seconds",
+    "How far behind the primary the replica is, as last judged: the larger of the standby's "
+    "own reading and the primary's WAL position (kept at its last value while unknown).",
+    ["alias"],
+    multiprocess_mode="livemax",
+)
+REPLICA_IN_ROTATION = Gauge(
+    "widgetworld_db_replica_in_rotation",
+    "1 while this worker sends reads to the replica; 0 while it is out of rotation "
+    "(lagging, unreachable, not read lately, not a standby).",
+    ["alias"],
+    multiprocess_mode="liveall",
+)
+READ_ROUTES = Counter(
+    "widgetworld_db_read_routes_total",
+    "Requests' reads by the alias that served them and why: replica, primary (the request "
+    "must read from it), read_your_writes, fallback (no replica in rotation).",
+    ["alias", "reason"],
+)
+REPLICA_OUT = Counter(
+    "widgetworld_db_replica_out_of_rotation_total",
+    "Times a worker took the replica out of rotation, by reason (lagging, unreachable, "
+    "stale, not_standby).",
+    ["alias", "reason"],
+)
+
 # -- readiness ---------------------------------------------------------------------
 
 READY = Gauge(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.db.backends.postgresql.stats import PoolStats, ServerStats
+from core.db.routing.standing import Standing
 from core.health.readiness import Readiness
 from core.metrics import definitions as m
 
@@ -31,6 +32,13 @@ def publish_pool(stats: PoolStats) -> None:
     m.POOL_LIMIT_GRADIENT.labels(alias).set(stats.limit_gradient)
     m.BREAKER_OPEN.labels(alias).set(1 if stats.breaker_open else 0)
     m.POOL_STANDING_QUEUE.labels(alias).set(1 if stats.standing_queue else 0)
+
+
+def publish_standings(standings: list[Standing]) -> None:
+    for standing in standings:
+        m.REPLICA_IN_ROTATION.labels(standing.alias).set(1 if standing.in_rotation else 0)
+        if standing.lag is not None:
+            m.REPLICA_LAG.labels(standing.alias).set(standing.lag)
 
 
 def publish_readiness(readiness: Readiness) -> None:

@@ -21,6 +21,10 @@ from core.db.backends.postgresql.signals import (
     connection_returned,
     pool_event,
 )
+from core.db.routing.config import RoutingConfig
+from core.db.routing.router import Decision
+from core.db.routing.signals import read_routed, rotation_changed
+from core.db.routing.standing import Reason
 from core.health.readiness import Readiness
 from core.health.signals import readiness_evaluated
 from core.metrics import definitions as m
@@ -53,6 +57,17 @@ def zero_counters(aliases: Iterable[str]) -> None:
             counter.labels(alias)
 
 
+def zero_routing_counters(config: RoutingConfig) -> None:
+    """The same for the read routes and replicas' removals (see zero_counters)."""
+    for decision in Decision:
+        m.READ_ROUTES.labels(config.primary, str(decision))
+    for alias in config.replicas:
+        m.READ_ROUTES.labels(alias, str(Decision.REPLICA))
+        for reason in Reason:
+            if reason is not Reason.OK:
+                m.REPLICA_OUT.labels(alias, str(reason))
+
+
 @receiver(connection_checked_out, dispatch_uid="core.metrics.checked_out")
 def observe_wait(sender: Any, alias: str, wait: float, **kwargs: Any) -> None:
     m.POOL_WAIT.labels(alias).observe(wait)
@@ -69,6 +84,20 @@ def count_pool_event(sender: Any, alias: str, event: str, **kwargs: Any) -> None
     if counter is not None:
         counter.labels(alias).inc()
     sampler.wake()
+
+
+@receiver(read_routed, dispatch_uid="core.metrics.read_routed")
+def count_read_route(sender: Any, alias: str, reason: str, **kwargs: Any) -> None:
+    m.READ_ROUTES.labels(alias, reason).inc()
+
+
+@receiver(rotation_changed, dispatch_uid="core.metrics.rotation_changed")
+def count_rotation_change(
+    sender: Any, alias: str, in_rotation: bool, reason: str, **kwargs: Any
+) -> None:
+    if not in_rotation:
+        m.REPLICA_OUT.labels(alias, reason).inc()
+    m.REPLICA_IN_ROTATION.labels(alias).set(1 if in_rotation else 0)
 
 
 @receiver(connection_created, dispatch_uid="core.metrics.queries")

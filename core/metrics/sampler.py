@@ -30,9 +30,11 @@ from typing import IO
 
 from django.db import connections
 
+from core.db.routing.config import routing_config
+from core.db.routing.rotation import rotation
 from core.db.snapshots import pool_stats, server_stats
 from core.metrics import multiprocess
-from core.metrics.publish import ServerPublisher, publish_pool
+from core.metrics.publish import ServerPublisher, publish_pool, publish_standings
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,11 @@ class Sampler:
             stats = pool_stats(alias)
             if stats is not None:
                 publish_pool(stats)
+        config = routing_config()
+        if config.replicas:
+            # Judged here too, so a replica's lag and rotation show (and a
+            # change is logged) even while no request reads.
+            publish_standings(rotation.standings(config))
 
     def sample_server(self) -> None:
         now = time.monotonic()
