@@ -26,8 +26,9 @@ from django.test import override_settings
 
 from catalog.caching.version import catalog_version
 from core.cache import breaker_for
+from devtools.databases import ReplicatedDatabase, replicated_database
 from devtools.localcache import CacheServer
-from devtools.localdb import PostgresCluster, scratch_dir
+from devtools.localdb import PostgresCluster, scratch_dir, scratch_workdir
 
 # Importing Locust (tests/loadtests/) would monkey-patch threads and sockets with
 # gevent for the whole session, under Django and every other test. Import it
@@ -44,6 +45,12 @@ FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes"
 
 MakePostgres = Callable[..., PostgresCluster]
 MakeCacheServer = Callable[[], CacheServer]
+MakeReplicated = Callable[..., ReplicatedDatabase]
+
+# A primary and its streaming replica: as production has them, commits are
+# flushed before they return (and so streamed at once); durability is still off.
+PAIR_SETTINGS = {**FAST_SETTINGS, "synchronous_commit": "on"}
+PAIR_CATALOG = ("--widgets", "60", "--categories", "6", "--seed", "1")
 
 
 def _new_cluster(
@@ -81,6 +88,33 @@ def make_postgres() -> Iterator[MakePostgres]:
     yield make
     for cluster in clusters:
         cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def make_replicated_postgres() -> Iterator[MakeReplicated]:
+    """A real primary and a real streaming replica (pg_basebackup -R), never a second database.
+
+    WidgetWorld's database is migrated and seeded with a small catalog on the
+    primary and streamed to the replica. Each call makes a private pair, which
+    its tests may pause, lag, stop and restart.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def make(
+            server_settings: Mapping[str, str | int] | None = None,
+            replica_settings: dict[str, str | int] | None = None,
+        ) -> ReplicatedDatabase:
+            root = stack.enter_context(scratch_workdir("widgetworld-pair-"))
+            return stack.enter_context(
+                replicated_database(
+                    root,
+                    seed=PAIR_CATALOG,
+                    settings={**PAIR_SETTINGS, **(server_settings or {})},
+                    replica_settings=replica_settings,
+                )
+            )
+
+        yield make
 
 
 def _new_cache_server() -> CacheServer:

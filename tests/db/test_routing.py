@@ -1,0 +1,196 @@
+"""The router against a real primary and its real streaming replica, in this process.
+
+The pair is two extra aliases on WidgetWorld's backend (`pair_primary`,
+`pair_replica`) with the router switched on for the test; where a query went
+is recorded on each alias's connection, and the servers' own
+`pg_stat_activity` says what each one is doing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import environ
+import pytest
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import F
+from django.test import override_settings
+
+from catalog.models import Widget
+from core.db.backends.postgresql import registry
+from core.db.backends.postgresql.budget import application_name
+from core.db.routing.config import routing_config
+from core.db.routing.rotation import rotation
+from core.db.routing.scope import replica_reads
+from core.db.routing.standing import Reason
+from devtools.databases import ReplicatedDatabase
+from devtools.localdb import PostgresCluster
+from tests.conftest import MakeReplicated
+
+pytestmark = pytest.mark.slow
+
+PRIMARY, REPLICA = "pair_primary", "pair_replica"
+ROUTER = "core.db.routing.router.ReplicaRouter"
+
+
+def alias_settings(url: str) -> dict[str, Any]:
+    return {
+        **environ.Env.db_url_config(url),
+        "ENGINE": "core.db.backends.postgresql",
+        "OPTIONS": {"pool": {"track_wal": True, "budget_interval": 3600}},
+    }
+
+
+@pytest.fixture(scope="module")
+def pair(make_replicated_postgres: MakeReplicated) -> ReplicatedDatabase:
+    return make_replicated_postgres()
+
+
+@pytest.fixture
+def routed(pair: ReplicatedDatabase, django_db_blocker: Any) -> Iterator[ReplicatedDatabase]:
+    """The pair behind the router, a replica over 1 s behind taken out; healthy again afterwards."""
+    aliases = {PRIMARY: alias_settings(pair.url), REPLICA: alias_settings(pair.replica_url)}
+    routing = {"primary": PRIMARY, "replicas": [REPLICA], "max_lag": 1.0, "read_your_writes": 5.0}
+    settings.DATABASES.update(aliases)
+    connections.configure_settings(settings.DATABASES)
+    try:
+        with (
+            django_db_blocker.unblock(),
+            override_settings(DATABASE_ROUTERS=[ROUTER], DATABASE_ROUTING=routing),
+        ):
+            yield pair
+    finally:
+        for alias in aliases:
+            connections[alias].close()
+            registry.close(alias)
+            del connections[alias]
+            del settings.DATABASES[alias]
+        pair.replica.start()
+        pair.replica.resume_replay()
+        pair.replica.wait_caught_up()
+
+
+def served_by(read: Callable[[], object]) -> str:
+    """Which alias's connection ran the read's queries: 'primary', 'replica', or both."""
+    used: set[str] = set()
+
+    def recorder(alias: str) -> Callable[..., Any]:
+        def record(execute: Callable[..., Any], *args: Any) -> Any:
+            used.add(alias)
+            return execute(*args)
+
+        return record
+
+    with (
+        connections[PRIMARY].execute_wrapper(recorder("primary")),
+        connections[REPLICA].execute_wrapper(recorder("replica")),
+    ):
+        read()
+    return "+".join(sorted(used))
+
+
+def a_read() -> None:
+    with replica_reads():
+        list(Widget.objects.order_by("id")[:5])
+
+
+def reason() -> Reason:
+    (standing,) = rotation.standings(routing_config())
+    return standing.reason
+
+
+def until(what: str, condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def our_sessions_in_a_transaction(cluster: PostgresCluster) -> list[str]:
+    """What this process's pooled connections on `cluster` are doing inside a transaction."""
+    with cluster.admin_connect("widgetworld") as conn:
+        rows = conn.execute(
+            "SELECT query FROM pg_stat_activity WHERE application_name = %s"
+            " AND xact_start IS NOT NULL",
+            [application_name("widgetworld")],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_request_keeps_its_replica_for_all_its_reads(routed: ReplicatedDatabase) -> None:
+    def read() -> None:
+        list(Widget.objects.order_by("id")[:5])
+
+    with replica_reads():
+        first = served_by(read)
+        # The replica falls behind in the middle of the request.
+        routed.replica.pause_replay()
+        with routed.primary.admin_connect("widgetworld") as conn:
+            conn.execute("UPDATE catalog_widget SET description = description || '.'")
+        until("the replica to count as lagging", lambda: reason() is Reason.LAGGING)
+        later = served_by(read)
+    next_request = served_by(a_read)
+
+    # One page never mixes two servers; the next request goes where it is fresh.
+    assert (first, later, next_request) == ("replica", "replica", "primary")
+
+
+def test_reads_outside_a_request_scope_stay_on_the_primary(routed: ReplicatedDatabase) -> None:
+    # Management commands, background threads: no scope, no replica.
+    assert served_by(lambda: list(Widget.objects.order_by("id")[:5])) == "primary"
+
+
+def test_transactions_and_select_for_update_never_touch_a_replica(
+    routed: ReplicatedDatabase,
+) -> None:
+    seen: dict[str, list[str]] = {}
+    pk = Widget.objects.using(PRIMARY).order_by("id").values_list("pk", flat=True)[0]
+
+    def checkout_like() -> None:
+        with transaction.atomic(using=PRIMARY):
+            Widget.objects.select_for_update().get(pk=pk)
+            Widget.objects.filter(pk=pk).update(stock=F("stock"))
+            Widget.objects.get(pk=pk)  # a plain read inside the transaction
+            seen["primary"] = our_sessions_in_a_transaction(routed.primary)
+            seen["replica"] = our_sessions_in_a_transaction(routed.replica)
+
+    with replica_reads():
+        Widget.objects.get(pk=pk)  # the request chose the replica
+        served = served_by(checkout_like)
+
+    assert (served, len(seen["primary"]), seen["replica"]) == ("primary", 1, []), seen
+
+
+def test_a_replica_over_the_lag_threshold_gets_no_reads_until_it_catches_up(
+    routed: ReplicatedDatabase,
+) -> None:
+    assert served_by(a_read) == "replica"
+    routed.replica.pause_replay()
+    with routed.primary.admin_connect("widgetworld") as conn:
+        conn.execute("UPDATE catalog_widget SET description = description || '.'")
+    until("the replica to count as lagging", lambda: reason() is Reason.LAGGING)
+    while_lagging = served_by(a_read)
+
+    routed.replica.resume_replay()
+    until("the replica to catch up", lambda: reason() is Reason.OK)
+
+    assert (while_lagging, served_by(a_read)) == ("primary", "replica")
+
+
+def test_an_unreachable_replica_is_skipped_and_returns_when_it_answers(
+    routed: ReplicatedDatabase,
+) -> None:
+    assert served_by(a_read) == "replica"
+    routed.replica.stop()
+    # Its pool finds the connection dead, fails to reconnect and opens its breaker.
+    until("the replica's breaker to open", lambda: reason() is Reason.UNREACHABLE)
+    while_down = served_by(a_read)
+
+    routed.replica.start()
+    until("the replica to be back in rotation", lambda: reason() is Reason.OK)
+
+    assert (while_down, served_by(a_read)) == ("primary", "replica")
