@@ -89,3 +89,32 @@ def test_the_breaker_is_public_on_the_connection(cluster: PostgresCluster) -> No
         wrapper.close()
         wrapper.close_pool()
         del connections["breaker"]
+
+
+@pytest.mark.django_db
+def test_the_end_of_a_request_after_an_outage_closes_quietly(cluster: PostgresCluster) -> None:
+    # Django asks is_usable() in close_old_connections, outside any view: with
+    # the breaker open, "no" and a close, never an exception the WSGI server
+    # would answer 500 with.
+    settings = {
+        **connection.settings_dict,
+        **cluster.ensure_database("breaker").django(),
+        "OPTIONS": {"pool": {"timeout": LONG}},
+    }
+    wrapper = DatabaseWrapper(settings, alias="breaker")
+    connections["breaker"] = wrapper
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        cluster.stop()
+        with pytest.raises(DatabaseUnavailable), wrapper.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        wrapper.errors_occurred = True  # as a query that failed leaves it
+
+        wrapper.close_if_unusable_or_obsolete()
+
+        assert wrapper.connection is None
+    finally:
+        wrapper.close()
+        wrapper.close_pool()
+        del connections["breaker"]
