@@ -128,7 +128,7 @@ class ReplicaRoutingMiddleware:
             extra={"alias": replica, "error": type(exception).__name__},
         )
         signals.read_routed.send(
-            sender=ReplicaRouter, alias=route.chosen, reason=str(Decision.FALLBACK)
+            sender=ReplicaRouter, alias=route.chosen, reason=str(Decision.REPLICA_FAILED)
         )
         return self.get_response(request)
 

@@ -190,7 +190,8 @@ REPLICA_IN_ROTATION = Gauge(
 READ_ROUTES = Counter(
     "widgetworld_db_read_routes_total",
     "Requests' reads by the alias that served them and why: replica, primary (the request "
-    "must read from it), read_your_writes, fallback (no replica in rotation).",
+    "must read from it), read_your_writes, fallback (no replica in rotation), replica_failed "
+    "(the replica failed under the request, which ran again on the primary).",
     ["alias", "reason"],
 )
 REPLICA_OUT = Counter(

@@ -41,6 +41,8 @@ class Decision(enum.StrEnum):
     PRIMARY = "primary"  # the request must read from the primary
     READ_YOUR_WRITES = "read_your_writes"  # no replica in rotation has replayed its write
     FALLBACK = "fallback"  # no replica in rotation
+    # The replica failed under the request (`core.http.routing`), which ran again on the primary.
+    REPLICA_FAILED = "replica_failed"
 
 
 _turns = itertools.count()
