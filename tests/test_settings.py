@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +27,7 @@ def manage_environment() -> dict[str, str]:
     return {
         k: v
         for k, v in os.environ.items()
-        if k not in PRODUCTION and not k.startswith(("WIDGETWORLD_", "CACHE_"))
+        if k not in PRODUCTION and not k.startswith(("WIDGETWORLD_", "CACHE_", "DATABASE_REPLICA_"))
     }
 
 
@@ -221,3 +223,71 @@ def test_error_reports_mask_the_database_url_in_the_environment() -> None:
     )
 
     assert password not in shown
+
+
+# -- read replicas ------------------------------------------------------------------------
+
+SHOW_DATABASES = (
+    "import json; from django.conf import settings as s; print(json.dumps(["
+    "{a: [d['ENGINE'], d['HOST'], d['OPTIONS']['pool']] for a, d in s.DATABASES.items()},"
+    "s.DATABASE_ROUTERS,"
+    "'core.http.routing.ReplicaRoutingMiddleware' in s.MIDDLEWARE]))"
+)
+REPLICAS = (
+    "postgres://widgetworld:secret@replica-a:5432/widgetworld,"
+    "postgres://widgetworld:secret@replica-b/widgetworld"
+)
+
+
+def databases(**env: str) -> tuple[dict[str, list[Any]], list[str], bool]:
+    """Each alias's engine, host and pool options; the routers; the routing middleware or not."""
+    result = manage("shell", "-v", "0", "-c", SHOW_DATABASES, **PRODUCTION, **env)
+    assert result.returncode == 0, result.stderr
+    aliases, routers, middleware = json.loads(result.stdout)
+    return aliases, routers, middleware
+
+
+def test_without_replicas_nothing_changes() -> None:
+    aliases, routers, middleware = databases()
+
+    assert (list(aliases), routers, middleware) == (["default"], [], False)
+
+
+def test_each_replica_gets_an_alias_on_our_backend_with_a_pool_of_its_own() -> None:
+    aliases, routers, middleware = databases(DATABASE_REPLICA_URLS=REPLICAS)
+
+    assert (aliases, routers, middleware) == (
+        {
+            alias: ["core.db.backends.postgresql", host, {"threads": 8, "track_wal": True}]
+            for alias, host in [
+                ("default", "db.example.com"),
+                ("replica1", "replica-a"),
+                ("replica2", "replica-b"),
+            ]
+        },
+        ["core.db.routing.router.ReplicaRouter"],
+        True,
+    )
+
+
+def test_with_the_pool_switched_off_every_read_stays_on_the_primary() -> None:
+    _, routers, middleware = databases(DATABASE_REPLICA_URLS=REPLICAS, WIDGETWORLD_DB_POOL="false")
+
+    assert (routers, middleware) == ([], False)
+
+
+def test_a_replica_that_is_not_postgresql_is_refused() -> None:
+    result = manage("check", **PRODUCTION, DATABASE_REPLICA_URLS="mysql://replica/shop")
+
+    assert "replica1 must be a postgres:// URL" in result.stderr
+
+
+def test_read_your_writes_must_outlast_the_lag_threshold() -> None:
+    result = manage(
+        "check",
+        **PRODUCTION,
+        DATABASE_REPLICA_MAX_LAG="10",
+        DATABASE_REPLICA_READ_YOUR_WRITES="5",
+    )
+
+    assert "read_your_writes (5 s) must be longer than max_lag (10 s)" in result.stderr
