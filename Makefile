@@ -29,9 +29,12 @@ install: $(INSTALLED) ## create .venv and install the dependencies
 system-deps: ## the Debian packages tests need (postgresql, prometheus, chromium...); installs them when root
 	@scripts/system-deps.sh
 
-run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops everything)
+# Streaming replicas of make run's own PostgreSQL to read the catalog from (docs/data-layer.md).
+REPLICAS ?= 0
+
+run: $(INSTALLED) ## serve the shop on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops everything); REPLICAS=1 reads from a replica
 	@scripts/system-deps.sh run
-	exec $(BIN)/python -m devtools.stack serve
+	exec $(BIN)/python -m devtools.stack serve --replicas $(REPLICAS)
 
 # Branch coverage floors, in percent, set from the measurement recorded in the
 # README (Testing): the whole code base, and the data layer on its own.

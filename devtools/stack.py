@@ -1,12 +1,14 @@
 """Run WidgetWorld on this machine the way production runs it.
 
 `python -m devtools.stack serve` (what `make run` calls) starts the
-project's own PostgreSQL unless DATABASE_URL names a server and its own cache
-server (Valkey or Redis, devtools/localcache) unless CACHE_URL names one,
-migrates, seeds the demo catalog when it is empty, collects static files and
-serves with gunicorn. Ctrl-C or SIGTERM stops gunicorn, then the servers it
-started: nothing is left running. `python -m devtools.stack manage ARGS` runs a
-management command against the same database.
+project's own PostgreSQL unless DATABASE_URL names a server, with
+`--replicas N` (`make run REPLICAS=N`) N streaming replicas of it unless
+DATABASE_REPLICA_URLS names some, and its own cache server (Valkey or Redis,
+devtools/localcache) unless CACHE_URL names one, migrates, seeds the demo
+catalog when it is empty, collects static files and serves with gunicorn.
+Ctrl-C or SIGTERM stops gunicorn, then the servers it started: nothing is
+left running. `python -m devtools.stack manage ARGS` runs a management
+command against the same database.
 
 Written by hand because no tool does "our PostgreSQL, then our app, stopped
 in order"; honcho and friends start processes side by side.
@@ -30,6 +32,7 @@ from django.core.exceptions import ImproperlyConfigured
 from devtools import console
 from devtools.databases import DATABASE
 from devtools.localcache import CacheServer, CacheServerError
+from devtools.localdb import StreamingReplica
 from devtools.localdb.cluster import ClusterError, PostgresCluster, port_is_free
 from devtools.processes import Shutdown, stop_once_on_signals, stop_process
 from devtools.servers import GUNICORN
@@ -97,6 +100,45 @@ class LocalStack:
         return _read_pid(self.owner_file)
 
     @contextlib.contextmanager
+    def replicas(self, count: int) -> Iterator[str]:
+        """DATABASE_REPLICA_URLS to use: the environment's, or `count` replicas of our cluster.
+
+        A replica is a copy of the primary (`pg_basebackup`) that keeps
+        nothing of its own, so it is made again at every start and removed at
+        the end: it can never be a copy of an older cluster, or too far
+        behind to catch up.
+        """
+        explicit = os.environ.get("DATABASE_REPLICA_URLS", "")
+        if explicit or not count:
+            if explicit and count:
+                say("DATABASE_REPLICA_URLS is set: using it instead of starting replicas")
+            yield explicit
+            return
+        if os.environ.get("DATABASE_URL"):
+            raise StackError(
+                "REPLICAS starts replicas of make run's own PostgreSQL; with DATABASE_URL set, "
+                "set DATABASE_REPLICA_URLS to your server's replicas instead"
+            )
+        started: list[StreamingReplica] = []
+        try:
+            for number in range(1, count + 1):
+                replica = StreamingReplica(
+                    self.settings.DATA_DIR / f"postgres-replica-{number}", self.cluster
+                )
+                replica.destroy()
+                say(f"copying PostgreSQL to a streaming replica in {replica.root}")
+                started.append(replica)
+                replica.init()
+                replica.wait_caught_up()
+                say(f"replica{number} streaming on 127.0.0.1:{replica.port}")
+            yield ",".join(replica.credentials(DATABASE).url for replica in started)
+        finally:
+            if started:
+                say("stopping the replicas")
+            for replica in started:
+                replica.destroy()
+
+    @contextlib.contextmanager
     def cache(self) -> Iterator[str]:
         """The cache URL to use, with our own cache server running while it is in use."""
         explicit = os.environ.get("CACHE_URL")
@@ -119,27 +161,34 @@ class LocalStack:
                 server.stop()
                 self.cache_owner_file.unlink(missing_ok=True)
 
-    def manage(self, database_url: str, cache_url: str, *args: str) -> int:
-        return run_child(
-            [sys.executable, "manage.py", *args],
-            self._env(database_url, cache_url),
-            self.base_dir,
-        )
+    def manage(self, env: dict[str, str], *args: str) -> int:
+        return run_child([sys.executable, "manage.py", *args], env, self.base_dir)
 
-    def serve(self, database_url: str, cache_url: str) -> int:
+    def serve(self, env: dict[str, str]) -> int:
         for command in PREPARE_COMMANDS:
             say("manage.py " + " ".join(command))
-            if code := self.manage(database_url, cache_url, *command):
+            if code := self.manage(env, *command):
                 raise StackError(f"manage.py {command[0]} failed with exit code {code}")
+        replicas = (
+            env["DATABASE_REPLICA_URLS"].count(",") + 1 if env["DATABASE_REPLICA_URLS"] else 0
+        )
         say(
             f"serving on http://{self.settings.HOST}:{self.settings.PORT}/ "
-            f"({self.settings.WEB_CONCURRENCY} workers x {self.settings.WEB_THREADS} threads); "
-            "Ctrl-C stops everything"
+            f"({self.settings.WEB_CONCURRENCY} workers x {self.settings.WEB_THREADS} threads"
+            + (f", catalog reads from {replicas} replica(s)" if replicas else "")
+            + "); Ctrl-C stops everything"
         )
-        return run_child(GUNICORN, self._env(database_url, cache_url), self.base_dir)
+        return run_child(GUNICORN, env, self.base_dir)
 
-    def _env(self, database_url: str, cache_url: str) -> dict[str, str]:
-        return {**os.environ, "DATABASE_URL": database_url, "CACHE_URL": cache_url}
+
+def environment(database_url: str, replica_urls: str, cache_url: str) -> dict[str, str]:
+    """What the children get: the servers this run uses."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATABASE_REPLICA_URLS": replica_urls,
+        "CACHE_URL": cache_url,
+    }
 
 
 def run_child(args: Sequence[str], env: dict[str, str], cwd: Path) -> int:
@@ -190,7 +239,15 @@ def _load_settings() -> ModuleType:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.stack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="migrate, seed, collect static files and serve with gunicorn")
+    serve = commands.add_parser(
+        "serve", help="migrate, seed, collect static files and serve with gunicorn"
+    )
+    serve.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="start this many streaming replicas of the local PostgreSQL and read from them",
+    )
     manage = commands.add_parser("manage", help="run a management command against the database")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
@@ -210,10 +267,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{host}:{port} is already in use "
                         f"(another `make run`?): stop it or set {variable} to a free port"
                     )
-        with stack.database() as url, stack.cache() as cache_url:
+        replicas = options.replicas if options.command == "serve" else 0
+        if replicas < 0:
+            raise StackError(f"REPLICAS={replicas}: a number of replicas, 0 or more")
+        with (
+            stack.database() as url,
+            stack.replicas(replicas) as replica_urls,
+            stack.cache() as cache_url,
+        ):
+            env = environment(url, replica_urls, cache_url)
             if options.command == "serve":
-                return stack.serve(url, cache_url)
-            return stack.manage(url, cache_url, *options.args)
+                return stack.serve(env)
+            return stack.manage(env, *options.args)
     except Shutdown:
         return 0
     except (StackError, ClusterError, CacheServerError) as error:

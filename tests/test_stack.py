@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from devtools.localcache import CacheServer
@@ -34,7 +35,7 @@ class Serve:
     On port 0 unless told: gunicorn binds what the kernel gives it, read from a worker's socket.
     """
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.port = int(env.pop("PORT", 0))
         # Not the suite's own settings: chaos endpoints are refused outside tests.
         environment = {
@@ -54,7 +55,7 @@ class Serve:
         self.log = data_dir / "serve.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "devtools.stack", "serve"],
+                [sys.executable, "-m", "devtools.stack", "serve", *args],
                 cwd=BASE_DIR,
                 env=environment,
                 stdout=out,
@@ -115,15 +116,16 @@ def data_dir() -> Iterator[Path]:
     # Under /tmp so that the server's unprivileged user can reach it when we are root.
     path = scratch_dir("widgetworld-run-")
     yield path
-    cluster = PostgresCluster(path / "postgres")
-    if cluster.is_running():
-        cluster.stop("immediate")
+    for root in (path / "postgres", *path.glob("postgres-replica-*")):
+        cluster = PostgresCluster(root)
+        if cluster.is_running():
+            cluster.stop("immediate")
     CacheServer(path / "cache").stop()
     subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
-def server_of(data_dir: Path) -> psutil.Process:
-    pid = int((data_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+def server_of(data_dir: Path, cluster: str = "postgres") -> psutil.Process:
+    pid = int((data_dir / cluster / "data" / "postmaster.pid").read_text().split()[0])
     return psutil.Process(pid)
 
 
@@ -242,3 +244,33 @@ def first_category(data_dir: Path) -> str:
         row = conn.execute("SELECT path FROM catalog_category ORDER BY path LIMIT 1").fetchone()
     assert row is not None
     return str(row[0])
+
+
+def test_replicas_1_reads_the_catalog_from_a_streaming_replica_and_stops_it(
+    data_dir: Path,
+) -> None:
+    serve = Serve(data_dir, "--replicas", "1")
+    serve.wait_until_serving()
+    gunicorn = next(p for p in serve.processes() if "gunicorn" in " ".join(p.cmdline()))
+    with psycopg.connect(gunicorn.environ()["DATABASE_REPLICA_URLS"]) as conn:
+        replica = conn.execute(
+            "SELECT pg_is_in_recovery(), count(*) FROM catalog_widget"
+        ).fetchone()
+    replica_root = data_dir / "postgres-replica-1"
+    started = [*serve.processes(), server_of(data_dir), server_of(data_dir, replica_root.name)]
+
+    serve.stop(signal.SIGTERM)
+
+    # A standby with the seeded catalog, stopped and removed with the rest.
+    assert (replica, running(started), replica_root.exists()) == ((True, 3000), [], False)
+
+
+def test_replicas_of_someone_elses_database_is_one_clear_line(
+    data_dir: Path, postgres: PostgresCluster
+) -> None:
+    database = postgres.ensure_database("stack_external")
+    serve = Serve(data_dir, "--replicas", "1", DATABASE_URL=database.url)
+
+    assert serve.process.wait(timeout=60) == 1
+    [line] = error_lines(serve.output())
+    assert "with DATABASE_URL set, set DATABASE_REPLICA_URLS" in line
