@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import environ
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connections, transaction
@@ -119,6 +120,17 @@ def our_sessions_in_a_transaction(cluster: PostgresCluster) -> list[str]:
             [application_name("widgetworld")],
         ).fetchall()
     return [row[0] for row in rows]
+
+
+def test_the_replica_is_a_streaming_standby_of_the_primary(pair: ReplicatedDatabase) -> None:
+    with pair.primary.admin_connect() as conn:
+        senders = conn.execute("SELECT state FROM pg_stat_replication").fetchall()
+    with pair.replica.admin_connect("widgetworld") as conn:
+        standby = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("UPDATE catalog_widget SET stock = stock")
+
+    assert (senders, standby) == ([("streaming",)], (True,))
 
 
 def test_a_request_keeps_its_replica_for_all_its_reads(routed: ReplicatedDatabase) -> None:
