@@ -325,6 +325,7 @@ def test_the_locust_services_only_start_with_the_loadtest_profile(
     assert {k: v for k, v in profiled.items() if v} == {
         "locust": ["loadtest"],
         "locust-worker": ["loadtest"],
+        "replica": ["replica"],
     }
 
 
@@ -377,3 +378,42 @@ def test_locust_waits_for_a_healthy_web_service(compose: dict[str, Any]) -> None
 
 def test_the_suite_is_chosen_by_the_environment(compose: dict[str, Any]) -> None:
     assert compose["services"]["locust"]["environment"]["LOCUST_SUITE"] == "${SUITE:-smoke}"
+
+
+# -- the optional read replica -----------------------------------------------------------
+
+
+def test_the_replica_copies_db_with_pg_basebackup_once_it_is_healthy(
+    compose: dict[str, Any],
+) -> None:
+    replica = compose["services"]["replica"]
+    command = command_of(replica)
+
+    assert (
+        replica["image"] == compose["services"]["db"]["image"],
+        "pg_basebackup" in command and "--host=db" in command,
+        "--write-recovery-conf" in command,
+        replica["depends_on"]["db"],
+    ) == (True, True, True, {"condition": "service_healthy"})
+
+
+def test_the_replica_is_healthy_only_as_a_standby(compose: dict[str, Any]) -> None:
+    check = " ".join(compose["services"]["replica"]["healthcheck"]["test"])
+
+    assert ("pg_isready" in check, "pg_is_in_recovery()" in check) == (True, True)
+
+
+def test_db_lets_the_replica_stream(compose: dict[str, Any]) -> None:
+    script = "./deploy/postgres/02-replication.sh"
+    mounted = [v.split(":")[0] for v in compose["services"]["db"]["volumes"]]
+
+    assert (script in mounted, "host replication" in (BASE_DIR / script).read_text()) == (
+        True,
+        True,
+    )
+
+
+def test_web_reads_from_a_replica_only_when_told(compose: dict[str, Any]) -> None:
+    env = compose["services"]["web"]["environment"]
+
+    assert env["DATABASE_REPLICA_URLS"] == "${DATABASE_REPLICA_URLS:-}"
