@@ -77,6 +77,10 @@ def test_the_dashboard_shows_what_the_on_call_person_needs() -> None:
         "widgetworld_db_server_max_connections",
         "django_http_responses_total_by_status_total",
         "django_http_requests_latency_including_middlewares_seconds_bucket",
+        # Read replicas: how far behind, in rotation or not, where reads go.
+        "widgetworld_db_replica_lag_seconds",
+        "widgetworld_db_replica_in_rotation",
+        "widgetworld_db_read_routes_total",
     } <= used
 
 
