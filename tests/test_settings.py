@@ -291,3 +291,21 @@ def test_read_your_writes_must_outlast_the_lag_threshold() -> None:
     )
 
     assert "read_your_writes (5 s) must be longer than max_lag (10 s)" in result.stderr
+
+
+def test_only_databases_keeps_the_replicas_passwords() -> None:
+    password = "replica-" + secrets.token_hex(8)
+    url = f"postgres://widgetworld:{password}@replica-a:5432/widgetworld"
+    result = manage(
+        "shell",
+        "-c",
+        "import os; from django.conf import settings;"
+        "from django.views.debug import get_exception_reporter_filter as f;"
+        "print([(n, getattr(settings, n)) for n in dir(settings)"
+        " if n.isupper() and n != 'DATABASES'],"
+        " f(None).cleanse_setting('DATABASE_REPLICA_URLS', os.environ['DATABASE_REPLICA_URLS']))",
+        **PRODUCTION,
+        DATABASE_REPLICA_URLS=url,
+    )
+
+    assert (result.returncode, password in result.stdout) == (0, False), result.stderr

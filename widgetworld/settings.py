@@ -263,15 +263,16 @@ DATABASES = {
 # Streaming replicas of DATABASE_URL's server, comma-separated; each becomes an
 # alias (replica1, replica2...) on the same backend with its own pool, budget
 # and breaker from its own server. Empty (the default): one database, as before.
-DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+# Parsed, then forgotten as DATABASE_URL is: only DATABASES keeps the passwords.
+_replica_urls = env.list("DATABASE_REPLICA_URLS", default=[])
 # A replica more than this many seconds behind gets no reads until it catches up.
 DATABASE_REPLICA_MAX_LAG = env.float("DATABASE_REPLICA_MAX_LAG", default=5.0)
 # After a write, its writer reads only from the primary or a replica that has
 # replayed it, for this many seconds.
 DATABASE_REPLICA_READ_YOUR_WRITES = env.float("DATABASE_REPLICA_READ_YOUR_WRITES", default=30.0)
 
-REPLICA_ALIASES = [f"replica{number}" for number in range(1, len(DATABASE_REPLICA_URLS) + 1)]
-for _alias, _url in zip(REPLICA_ALIASES, DATABASE_REPLICA_URLS, strict=True):
+REPLICA_ALIASES = [f"replica{number}" for number in range(1, len(_replica_urls) + 1)]
+for _alias, _url in zip(REPLICA_ALIASES, _replica_urls, strict=True):
     try:
         _replica = env.db_url_config(_url)
     except (ImproperlyConfigured, KeyError, ValueError) as error:
@@ -288,6 +289,7 @@ for _alias, _url in zip(REPLICA_ALIASES, DATABASE_REPLICA_URLS, strict=True):
         "ENGINE": "core.db.backends.postgresql",
         "OPTIONS": {**DATABASES["default"]["OPTIONS"], **_replica.get("OPTIONS", {})},
     }
+del _replica_urls
 
 # The router needs the pool: it reads where each server stands in the WAL from
 # the pools' monitors. With the pool switched off (WIDGETWORLD_DB_POOL=false,

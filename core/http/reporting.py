@@ -3,8 +3,9 @@
 Django's filter hides names containing KEY, SECRET, PASS, TOKEN... but not
 `DATABASE_URL` or `CACHE_URL`, whose passwords sit inside the value. Debug
 pages and mailed 500 reports show settings and, under runserver, the whole
-process environment, so every `*_URL` and `*DSN*` is hidden too (STATIC_URL
-with them: a small price for never guessing which URL carries a password).
+process environment, so every `*_URL`, `*_URLS` (DATABASE_REPLICA_URLS) and
+`*DSN*` is hidden too (STATIC_URL with them: a small price for never guessing
+which URL carries a password).
 """
 
 from __future__ import annotations
@@ -16,6 +17,6 @@ from django.views.debug import SafeExceptionReporterFilter
 
 class CredentialsFilter(SafeExceptionReporterFilter):
     hidden_settings = re.compile(
-        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DSN|_URL$",
+        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DSN|_URLS?$",
         flags=re.IGNORECASE,
     )
