@@ -352,7 +352,7 @@ def test_a_replica_stopped_under_load_costs_no_error_and_reads_move(
         for a in after
     )
     polite = set(kinds) <= {"ok", "503+Retry-After"}
-    metrics = server.get("/metrics").body.decode()
+    metrics = server.metrics()
     # Requests the dead replica failed under, each run again on the primary...
     rerun = sample(metrics, "widgetworld_db_read_routes_total", reason="replica_failed")
     # ...and those sent straight to the primary once the breaker had opened.
