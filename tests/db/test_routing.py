@@ -23,6 +23,7 @@ from django.test import override_settings
 from catalog.models import Widget
 from core.db.backends.postgresql import registry
 from core.db.backends.postgresql.budget import application_name
+from core.db.backends.postgresql.replication import WalWatch
 from core.db.routing.config import routing_config
 from core.db.routing.rotation import rotation
 from core.db.routing.scope import replica_reads
@@ -91,6 +92,12 @@ def served_by(read: Callable[[], object]) -> str:
     ):
         read()
     return "+".join(sorted(used))
+
+
+def primary_watch() -> WalWatch:
+    watch = connections[PRIMARY].wal_watch()  # type: ignore[attr-defined]
+    assert isinstance(watch, WalWatch)
+    return watch
 
 
 def a_read() -> None:
@@ -206,3 +213,21 @@ def test_an_unreachable_replica_is_skipped_and_returns_when_it_answers(
     until("the replica to be back in rotation", lambda: reason() is Reason.OK)
 
     assert (while_down, served_by(a_read)) == ("primary", "replica")
+
+
+def test_catalog_reads_go_on_from_the_replica_while_the_primary_is_down(
+    routed: ReplicatedDatabase,
+) -> None:
+    assert served_by(a_read) == "replica"
+    routed.primary.stop()
+    try:
+        # Once the primary's position is stale, the replica's own reading stands alone.
+        until(
+            "the primary's WAL position to go stale",
+            lambda: primary_watch().age() > routing_config().stale_after,
+        )
+        while_down = served_by(a_read)
+    finally:
+        routed.primary.start()
+
+    assert (while_down, reason()) == ("replica", Reason.OK)
