@@ -79,9 +79,12 @@ loadtest: $(INSTALLED) ## a release suite and its gates: make loadtest SUITE=smo
 # The max_connections deploy/kubernetes is planned for (docs/scaling.md).
 PLANNED_MAX_CONNECTIONS := 200
 MAX_CONNECTIONS ?=
+# Each read replica's max_connections, space-separated: each server is planned alone.
+REPLICA_MAX_CONNECTIONS ?=
 
 capacity: $(INSTALLED) ## will deploy/kubernetes fit the database? make capacity MAX_CONNECTIONS=200 (or DATABASE_URL=...)
-	$(BIN)/python -m devtools.capacity $(if $(MAX_CONNECTIONS),--max-connections $(MAX_CONNECTIONS))
+	$(BIN)/python -m devtools.capacity $(if $(MAX_CONNECTIONS),--max-connections $(MAX_CONNECTIONS)) \
+		$(foreach n,$(REPLICA_MAX_CONNECTIONS),--replica-max-connections $(n))
 
 manifests: $(INSTALLED) ## regenerate deploy/kubernetes/prometheusrule.yaml from deploy/prometheus/alerts.yml
 	$(BIN)/python -m devtools.prometheusrule

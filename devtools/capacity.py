@@ -435,7 +435,7 @@ def _bouncer_verdict(web: Web, bouncer: Bouncer, worst: Moment, room: int, expla
     )
 
 
-def render(server: Server, web: Web, bouncer: Bouncer | None) -> str:
+def render(server: Server, web: Web, bouncer: Bouncer | None, name: str = "") -> str:
     plan = moments(server, web)
     scaler = web.scaler.where("").rstrip() if web.scaler else "no autoscaler"
     rollout = web.rollout(web.max_replicas)
@@ -445,7 +445,7 @@ def render(server: Server, web: Web, bouncer: Bouncer | None) -> str:
     lines = [
         f"WidgetWorld connection plan: {display(d.path)} ({d.kind}/{d.name})",
         "",
-        f"Server (from {server.source})",
+        f"Server{' ' + name if name else ''} (from {server.source})",
         f"  max_connections                              {server.max_connections:>6}",
         f"  reserved for superusers                      {server.reserved:>6}",
         f"  headroom (WIDGETWORLD_DB_POOL_HEADROOM)      {web.pool.headroom:>6}",
@@ -528,7 +528,41 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=os.environ.get("DATABASE_URL"),
         help="read max_connections and other clients from this server (default: $DATABASE_URL)",
     )
+    parser.add_argument(
+        "--replica-max-connections",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="a read replica's max_connections, once per replica: each server is planned alone",
+    )
+    parser.add_argument(
+        "--replica-urls",
+        default=os.environ.get("DATABASE_REPLICA_URLS", ""),
+        help="read each replica's numbers from it, comma-separated, when the primary's are read "
+        "from it too (default: $DATABASE_REPLICA_URLS)",
+    )
     return parser.parse_args(argv)
+
+
+def replica_servers(options: argparse.Namespace, primary: Server) -> list[Server]:
+    """The read replicas' servers: every pod opens a pool on each, within each one's budget."""
+    if options.replica_max_connections:
+        replicas = [Server.given(n, options.reserved, 0) for n in options.replica_max_connections]
+    elif options.max_connections is None:
+        # The primary is asked, so the replicas are too.
+        urls = [url for url in options.replica_urls.split(",") if url]
+        replicas = [Server.sampled(url) for url in urls]
+    else:
+        replicas = []
+    for number, replica in enumerate(replicas, start=1):
+        if replica.max_connections < primary.max_connections:
+            # PostgreSQL refuses to run such a hot standby.
+            raise Nonsense(
+                f"replica{number}'s max_connections ({replica.max_connections}) is below the "
+                f"primary's ({primary.max_connections}): a standby needs at least as many"
+            )
+    return replicas
 
 
 def run(options: argparse.Namespace) -> str:
@@ -546,12 +580,22 @@ def run(options: argparse.Namespace) -> str:
         raise Nonsense(found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
     web = read_web(manifests)
     bouncer = read_bouncer(manifests)
-    plan = render(server, web, bouncer)
-    try:
-        return plan + "\n\n" + verdict(server, web, bouncer)
-    except DoesNotFit:
-        sys.stdout.write(plan + "\n\n")
-        raise
+    replicas = replica_servers(options, server)
+    plans: list[str] = []
+    # The primary first, then each replica: every pod's processes open a pool
+    # on each server, and each server's budget is its own.
+    servers = [("primary" if replicas else "", server, bouncer)]
+    servers += [(f"replica{n}", replica, None) for n, replica in enumerate(replicas, start=1)]
+    for name, each, its_bouncer in servers:
+        plan = render(each, web, its_bouncer, name)
+        try:
+            plans.append(
+                plan + "\n\n" + (f"{name}: " if name else "") + verdict(each, web, its_bouncer)
+            )
+        except DoesNotFit as error:
+            sys.stdout.write("\n\n".join([*plans, plan]) + "\n\n")
+            raise DoesNotFit(f"{name}: {error}" if name else str(error)) from None
+    return "\n\n".join(plans)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -256,3 +256,21 @@ def test_max_connections_and_other_clients_come_from_the_database(
     assert (
         "the budget is 31 (max_connections 40 - 3 reserved - 4 headroom - 2 other" in result.stderr
     )
+
+
+def test_each_replica_is_planned_against_its_own_budget() -> None:
+    result = capacity("--max-connections", PLANNED, "--replica-max-connections", "300")
+    verdicts = [line.split(":")[0] for line in result.stdout.splitlines() if ": OK: " in line]
+    budgets = [
+        line.split("the budget is ")[1].split()[0]
+        for line in result.stdout.splitlines()
+        if ": OK: " in line
+    ]
+
+    assert (result.returncode, verdicts, budgets) == (0, ["primary", "replica1"], ["193", "293"])
+
+
+def test_a_replica_with_fewer_connections_than_its_primary_is_refused() -> None:
+    result = capacity("--max-connections", PLANNED, "--replica-max-connections", "100")
+
+    assert (result.returncode, "below the primary's (200)" in result.stderr) == (2, True)
