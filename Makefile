@@ -104,13 +104,14 @@ format: $(INSTALLED) ## fix what ruff can fix
 manage: $(INSTALLED) ## a management command against the local database: make manage ARGS=createsuperuser
 	exec $(BIN)/python -m devtools.stack manage $(ARGS)
 
-bench: $(INSTALLED) system-deps ## the benchmarks (about 45 min), recorded in docs/benchmarks.md
+bench: $(INSTALLED) system-deps ## the benchmarks (about 50 min), recorded in docs/benchmarks.md
 	$(BIN)/python -m loadtests.bench.pages
 	$(BIN)/python -m loadtests.bench.pool
 	$(BIN)/python -m loadtests.bench.incident
 	$(BIN)/python -m loadtests.bench.autoscale
 	$(BIN)/python -m devtools.drill --production --record
 	$(BIN)/python -m loadtests.bench.outage
+	$(BIN)/python -m loadtests.bench.replicas
 
 lock: $(INSTALLED) ## re-pin constraints.txt to what is installed
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt

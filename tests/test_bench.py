@@ -9,7 +9,7 @@ from django.conf import settings
 from core.db.backends.postgresql.options import HOST_NAME_KEY, SESSION_KEYS
 from devtools.databases import migrated_database
 from devtools.localdb import scratch_dir, scratch_workdir
-from loadtests.bench import autoscale, incident, outage
+from loadtests.bench import autoscale, incident, outage, replicas
 from loadtests.bench.configs import SETUPS, cache_environment, database
 from tests.conftest import MakePostgres
 from tests.tools import require
@@ -169,4 +169,54 @@ def test_the_outage_judges_checkout_on_the_attempts_that_sent_the_form() -> None
             "product page no answer": 1,
         },
         True,
+    )
+
+
+# -- the read replicas' benchmark --------------------------------------------------------
+
+
+def replica_run(
+    setup: str, *, peaks: tuple[int, int] = (10, 10), statuses: dict[str, int] | None = None
+) -> replicas.Run:
+    return replicas.Run(
+        setup,
+        1,
+        load(**(statuses or {"200": 100})),
+        transactions={"primary": 10, "replica": 90},
+        peaks=dict(zip(replicas.SERVERS, peaks, strict=True)),
+    )
+
+
+def replicas_missed(*runs: replicas.Run) -> list[str]:
+    return [name for name, ok, _ in replicas.targets(list(runs)) if not ok]
+
+
+def test_the_apps_routes_are_summed_over_workers() -> None:
+    metrics = "\n".join(
+        [
+            'widgetworld_db_read_routes_total{alias="replica1",pid="1",reason="replica"} 30.0',
+            'widgetworld_db_read_routes_total{alias="replica1",pid="2",reason="replica"} 12.0',
+            'widgetworld_db_read_routes_total{alias="default",pid="1",reason="primary"} 5.0',
+        ]
+    )
+
+    assert replicas.read_routes(metrics) == {
+        ("replica1", "replica"): 42.0,
+        ("default", "primary"): 5.0,
+    }
+
+
+def test_a_server_over_its_own_budget_misses_the_budget_target() -> None:
+    over = replica_run(replicas.SETUPS[1], peaks=(10, replicas.BUDGET + 1))
+
+    assert replicas_missed(over) == ["Each server's WidgetWorld connections within its own budget"]
+
+
+def test_a_500_misses_the_error_target_but_a_polite_503_does_not() -> None:
+    polite = replica_run(replicas.SETUPS[1], statuses={"200": 99, "503": 1})
+    broken = replica_run(replicas.SETUPS[1], statuses={"200": 99, "500": 1})
+
+    assert (replicas_missed(polite), replicas_missed(broken)) == (
+        [],
+        ["No error but 503 with Retry-After"],
     )
