@@ -97,7 +97,7 @@ def read_position(conn: psycopg.Connection[Any], now: float) -> WalPosition:
 
 
 class WalWatch:
-    """The latest position of one server, and when each new position was first seen."""
+    """The latest position of one server and, for a primary, when each new one was first seen."""
 
     def __init__(
         self,
@@ -131,6 +131,8 @@ class WalWatch:
     def record(self, position: WalPosition) -> None:
         with self._lock:
             self.latest = position
+            if position.standby:
+                return  # only a primary's positions say how far behind others are
             if not self._lsns or position.lsn > self._lsns[-1]:
                 self._times.append(position.sampled_at)
                 self._lsns.append(position.lsn)
