@@ -49,7 +49,7 @@ _turns = itertools.count()
 
 
 def read_alias(config: RoutingConfig) -> str:
-    """The alias this read goes to (see the table above)."""
+    """The alias this read goes to (the rules are in the module's docstring)."""
     primary = config.primary
     route = current_route()
     if route is None or pinned_to_primary() or connections[primary].in_atomic_block:
