@@ -310,7 +310,8 @@ def test_each_server_keeps_to_its_own_budget_under_load_from_two_hosts(
 def test_a_replica_stopped_under_load_costs_no_error_and_reads_move(
     start_shop: StartShop, pair: ReplicatedDatabase
 ) -> None:
-    server = start_shop(WEB_CONCURRENCY="2", WEB_THREADS="4")
+    workers = 2
+    server = start_shop(WEB_CONCURRENCY=str(workers), WEB_THREADS="4")
     slug = a_widget(pair)
     paths = ["/widgets/", f"/widgets/{slug}/", "/search/?q=cog", "/api/widgets/"]
     clients = 6
@@ -359,5 +360,11 @@ def test_a_replica_stopped_under_load_costs_no_error_and_reads_move(
     straight = sample(metrics, "widgetworld_db_read_routes_total", reason="fallback")
 
     # No error a shopper would see, and only the requests in flight when the
-    # replica went touched it: every later read went to the primary.
-    assert (polite, rerun <= clients, straight > 0) == (True, True, True), (kinds, rerun, straight)
+    # replica went touched it: a worker's breaker is open by the time any of
+    # its requests fails, so each shopper meets the dead replica at most once
+    # per worker. Every later read went straight to the primary.
+    assert (polite, rerun <= clients * workers, straight > 0) == (True, True, True), (
+        kinds,
+        rerun,
+        straight,
+    )
