@@ -7,14 +7,16 @@ view by view, fast, with no server.
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from django.urls import resolve, reverse
 
 from core.db.routing.scope import replica_reads
 from core.db.routing.writes import is_write
-from core.http.routing import COOKIE, SALT, ReplicaRoutingMiddleware
+from core.http.routing import COOKIE, SALT, ReplicaRoutingMiddleware, replica_failed
 
 middleware = ReplicaRoutingMiddleware(lambda request: HttpResponse())
 
@@ -94,3 +96,27 @@ def test_an_expired_token_is_ignored(rf: RequestFactory) -> None:
 )
 def test_what_counts_as_a_write(sql: str, writes: bool) -> None:
     assert is_write(sql) is writes
+
+
+def failure(cause: Exception) -> OperationalError:
+    error = OperationalError(str(cause))
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("cause", "rerun"),
+    [
+        (psycopg.errors.SerializationFailure("conflict with recovery"), True),
+        (psycopg.errors.AdminShutdown("terminating connection"), True),
+        (psycopg.errors.CannotConnectNow("the database system is shutting down"), True),
+        (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), False),
+        (psycopg.errors.UndefinedTable('relation "x" does not exist'), False),
+    ],
+    ids=["recovery conflict", "shutdown", "starting or stopping", "slow query", "a bug"],
+)
+def test_a_page_runs_again_on_the_primary_only_when_the_replica_failed_it(
+    cause: Exception, rerun: bool
+) -> None:
+    # "default" stands for a replica whose breaker is closed and whose connection is not dead.
+    assert replica_failed("default", failure(cause)) is rerun

@@ -42,9 +42,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 # URL namespaces whose views read from the primary: the admin shows staff
 # the rows they just saved, and checks what they edit against the latest.
 PRIMARY_APPS = frozenset({"admin"})
-# SQLSTATEs a hot standby cancels queries with when replay needs their rows
-# (serialization_failure, deadlock_detected, as "conflict with recovery").
-RECOVERY_CONFLICTS = frozenset({"40001", "40P01"})
+# SQLSTATEs of a replica that cannot answer this page but the primary can: a
+# hot standby cancelling a query for a conflict with replay
+# (serialization_failure, deadlock_detected), or a server going away
+# (admin_shutdown, crash_shutdown, cannot_connect_now).
+REPLICA_FAILURES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03"})
 
 View = Callable[..., HttpResponseBase]
 
@@ -114,7 +116,7 @@ class ReplicaRoutingMiddleware:
             or route.retried
             or request.method not in SAFE_METHODS
             or replica not in routing_config().replicas
-            or not _replica_failed(replica, exception)
+            or not replica_failed(replica, exception)
         ):
             return None
         route.retried = True
@@ -133,10 +135,17 @@ class ReplicaRoutingMiddleware:
         return self.get_response(request)
 
 
-def _replica_failed(alias: str, exception: Exception) -> bool:
+def replica_failed(alias: str, exception: Exception) -> bool:
+    """Did the replica fail under the page (not the page's own query)?
+
+    Its SQLSTATE says so, or its breaker is open, or the connection the page
+    had to it is dead. A query that was merely slow (statement_timeout) is
+    not run again on the primary.
+    """
     if not isinstance(exception, OperationalError):
         return False
-    cause = exception.__cause__
-    if getattr(cause, "sqlstate", None) in RECOVERY_CONFLICTS:
+    if getattr(exception.__cause__, "sqlstate", None) in REPLICA_FAILURES:
         return True
-    return bool(getattr(connections[alias], "breaker_open", False))
+    replica = connections[alias]
+    dead = getattr(getattr(replica, "connection", None), "closed", False)
+    return bool(getattr(replica, "breaker_open", False) or dead)
