@@ -12,7 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.db.backends.postgresql.replication import WalPosition, WalWatch, format_lsn, parse_lsn
 from core.db.routing.config import RoutingConfig
-from core.db.routing.standing import Reason, judge
+from core.db.routing.router import least_busy
+from core.db.routing.standing import Reason, Standing, judge
 
 CONFIG = RoutingConfig(replicas=("replica1",), max_lag=5.0)
 NOW = 1000.0
@@ -121,3 +122,24 @@ def test_routing_settings_that_cannot_work_are_refused(
 ) -> None:
     with pytest.raises(ImproperlyConfigured, match=message.replace("(", r"\(").replace(")", r"\)")):
         RoutingConfig.parse(raw, ["default"])
+
+
+def in_rotation(alias: str) -> Standing:
+    return Standing(alias, Reason.OK, 0.0, standby(100))
+
+
+def test_idle_replicas_take_reads_in_turn() -> None:
+    fit = [in_rotation("replica1"), in_rotation("replica2")]
+
+    chosen = {least_busy(fit, load=lambda alias: (0, 0.0)).alias for _ in range(4)}
+
+    assert chosen == {"replica1", "replica2"}
+
+
+def test_a_replica_with_requests_waiting_is_passed_over() -> None:
+    fit = [in_rotation("replica1"), in_rotation("replica2")]
+    loads = {"replica1": (3, 1.0), "replica2": (0, 0.9)}
+
+    chosen = {least_busy(fit, load=loads.__getitem__).alias for _ in range(4)}
+
+    assert chosen == {"replica2"}

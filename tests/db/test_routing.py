@@ -28,6 +28,7 @@ from core.db.routing.config import routing_config
 from core.db.routing.rotation import rotation
 from core.db.routing.scope import replica_reads
 from core.db.routing.standing import Reason
+from core.db.routing.writes import watch_writes, written_lsn
 from devtools.databases import ReplicatedDatabase
 from devtools.localdb import PostgresCluster
 from tests.conftest import MakeReplicated
@@ -46,6 +47,13 @@ def alias_settings(url: str) -> dict[str, Any]:
     }
 
 
+ROUTING = {"primary": PRIMARY, "replicas": [REPLICA], "max_lag": 1.0, "read_your_writes": 5.0}
+
+
+def routing_config_dict() -> dict[str, Any]:
+    return dict(ROUTING)
+
+
 @pytest.fixture(scope="module")
 def pair(make_replicated_postgres: MakeReplicated) -> ReplicatedDatabase:
     return make_replicated_postgres()
@@ -55,13 +63,12 @@ def pair(make_replicated_postgres: MakeReplicated) -> ReplicatedDatabase:
 def routed(pair: ReplicatedDatabase, django_db_blocker: Any) -> Iterator[ReplicatedDatabase]:
     """The pair behind the router, a replica over 1 s behind taken out; healthy again afterwards."""
     aliases = {PRIMARY: alias_settings(pair.url), REPLICA: alias_settings(pair.replica_url)}
-    routing = {"primary": PRIMARY, "replicas": [REPLICA], "max_lag": 1.0, "read_your_writes": 5.0}
     settings.DATABASES.update(aliases)
     connections.configure_settings(settings.DATABASES)
     try:
         with (
             django_db_blocker.unblock(),
-            override_settings(DATABASE_ROUTERS=[ROUTER], DATABASE_ROUTING=routing),
+            override_settings(DATABASE_ROUTERS=[ROUTER], DATABASE_ROUTING=ROUTING),
         ):
             yield pair
     finally:
@@ -231,3 +238,42 @@ def test_catalog_reads_go_on_from_the_replica_while_the_primary_is_down(
         routed.primary.start()
 
     assert (while_down, reason()) == ("replica", Reason.OK)
+
+
+def test_after_a_write_the_request_reads_from_the_primary(routed: ReplicatedDatabase) -> None:
+    with replica_reads(), connections[PRIMARY].execute_wrapper(watch_writes):
+        pk = Widget.objects.order_by("id").values_list("pk", flat=True)[0]  # the replica
+        Widget.objects.filter(pk=pk).update(stock=F("stock"))
+        after_the_write = served_by(lambda: list(Widget.objects.order_by("id")[:5]))
+
+    assert after_the_write == "primary"
+
+
+def test_the_writers_token_keeps_them_off_a_replica_until_it_has_replayed_the_write(
+    routed: ReplicatedDatabase,
+) -> None:
+    routed.replica.pause_replay()
+    with replica_reads(), connections[PRIMARY].execute_wrapper(watch_writes):
+        Widget.objects.filter(pk=Widget.objects.using(PRIMARY).order_by("id")[0].pk).update(
+            stock=F("stock")
+        )
+        token = written_lsn(PRIMARY)
+    assert token is not None
+
+    def the_writers_next_page() -> None:
+        with replica_reads(min_lsn=token):
+            list(Widget.objects.order_by("id")[:5])
+
+    # The replica stays in rotation (a 60 s lag threshold): only the token moves the writer.
+    with override_settings(
+        DATABASE_ROUTING={**routing_config_dict(), "max_lag": 60.0, "read_your_writes": 120.0}
+    ):
+        before_replay = served_by(the_writers_next_page)
+        routed.replica.resume_replay()
+        until(
+            "the replica to replay the write",
+            lambda: rotation.standings(routing_config())[0].has_replayed(token),
+        )
+        after_replay = served_by(the_writers_next_page)
+
+    assert (before_replay, after_replay) == ("primary", "replica")

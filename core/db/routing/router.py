@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
@@ -75,7 +76,17 @@ def choose(config: RoutingConfig, route: Route) -> tuple[str, Decision]:
     return least_busy(fit).alias, Decision.REPLICA
 
 
-def least_busy(fit: list[Standing]) -> Standing:
+def pool_load(alias: str) -> tuple[int, float]:
+    """This process's pool for `alias`: requests waiting, then the share of its limit in use."""
+    stats = getattr(connections[alias], "pool_stats", lambda: None)()
+    if stats is None:
+        return (0, 0.0)
+    return (stats.waiting, stats.in_use / max(stats.limit, 1))
+
+
+def least_busy(
+    fit: list[Standing], load: Callable[[str], tuple[int, float]] = pool_load
+) -> Standing:
     """The replica whose pool in this process has the fewest waiting, then the most room.
 
     Ties (the usual case when all are idle) go round in turn, so no replica
@@ -85,14 +96,7 @@ def least_busy(fit: list[Standing]) -> Standing:
         return fit[0]
     start = next(_turns) % len(fit)
     turn = fit[start:] + fit[:start]
-
-    def load(standing: Standing) -> tuple[int, float]:
-        stats = getattr(connections[standing.alias], "pool_stats", lambda: None)()
-        if stats is None:
-            return (0, 0.0)
-        return (stats.waiting, stats.in_use / max(stats.limit, 1))
-
-    return min(turn, key=load)
+    return min(turn, key=lambda standing: load(standing.alias))
 
 
 def _decided(route: Route, alias: str, decision: Decision) -> None:
