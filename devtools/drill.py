@@ -24,9 +24,11 @@ and in a temporary folder removed afterwards:
    `test-artifacts/drill/`.
 
 It passes when the saturation warning goes pending and fires within its
-bounds, the critical timeouts alert fires, every 503 of the surge carries
-`Retry-After` and no other error occurs (with the 503 share within bounds:
-the surge really overloads the pool, and the pool still serves its share),
+bounds, the critical timeouts alert fires and reaches on-call's critical
+receiver (a recorder of the drill's) through Alertmanager's real routing,
+every 503 of the surge carries `Retry-After` and no other error occurs (with
+the 503 share within bounds: the surge really overloads the pool, and the
+pool still serves its share),
 the webhook puts the Storefront in a degraded state and the banner shows in
 the browser, and after the surge every alert, the component and the banner
 clear with nobody touching anything. It prints what it saw as a table,
@@ -444,6 +446,7 @@ class DrillResult:
                 f"{to_firing} (bound {self.for_seconds + 2 * SCRAPE_INTERVAL:g} s)",
             ),
             ("surge -> critical firing", self._at(self.surge, "critical")),
+            ("surge -> critical paged on-call", self._at(self.surge, "paged")),
             ("surge -> Storefront degraded", self._at(self.surge, "degraded")),
             ("surge -> banner in Chromium", self._at(self.surge, "banner", BANNER_WITHIN)),
             ("surge end -> alerts resolved", self._at(self.after, "resolved", RESOLVE_WITHIN)),
@@ -463,7 +466,11 @@ class DrillResult:
 
 
 def run(workdir: Path) -> DrillResult:
-    with stack(workdir) as drilled, Browser(ARTIFACTS) as browser:
+    with (
+        Recorder() as pager,
+        stack(workdir, pager=pager.url) as drilled,
+        Browser(ARTIFACTS) as browser,
+    ):
         home = drilled.app.url + "/"
         if drilled.prometheus.active():
             raise DrillError(
@@ -491,6 +498,7 @@ def run(workdir: Path) -> DrillResult:
                 "pending": lambda: drilled.prometheus.alert_state(ALERT) != "inactive",
                 "firing": lambda: drilled.prometheus.alert_state(ALERT) == "firing",
                 "critical": lambda: drilled.prometheus.alert_state(CRITICAL) == "firing",
+                "paged": lambda: CRITICAL in pager.first,
                 "degraded": lambda: drilled.storefront() != "operational",
                 "banner": banner,
             },
@@ -536,6 +544,7 @@ def verdict(result: DrillResult) -> list[str]:
         ("pending", f"{ALERT} pending"),
         ("firing", f"{ALERT} firing"),
         ("critical", f"{CRITICAL} firing"),
+        ("paged", f"{CRITICAL} reach on-call's critical receiver"),
         ("degraded", "Storefront degraded"),
         ("banner", "the banner in Chromium"),
     ):
@@ -570,7 +579,7 @@ def verdict(result: DrillResult) -> list[str]:
 
 
 class Recorder:
-    """On-call's pager for the production pass: when each alert's first notification arrived."""
+    """On-call's critical receiver, ours: when each alert's first notification arrived."""
 
     def __init__(self) -> None:
         self.first: dict[str, float] = {}

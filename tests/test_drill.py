@@ -7,6 +7,7 @@ test-artifacts/drill/ for a human to look at.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -43,3 +44,54 @@ def test_the_drill_rules_are_the_real_ones_on_a_compressed_clock(tmp_path: Path)
         waits,
         ranges,
     ) == (True, {f"{drill.DRILL_FOR}s"}, {f"[{drill.DRILL_WINDOW}s]"})
+
+
+# When each event of a drill that passes was seen, in seconds after the surge began.
+GOOD_SURGE = {
+    "pending": 2.0,
+    "firing": 12.0,
+    "critical": 14.0,
+    "paged": 15.0,
+    "degraded": 16.0,
+    "banner": 17.0,
+}
+
+
+def a_drill(**changes: Any) -> drill.DrillResult:
+    """What a drill that passes saw, but for `changes`."""
+    result = drill.DrillResult(
+        for_seconds=drill.DRILL_FOR,
+        surge=GOOD_SURGE,
+        after={"resolved": 30.0, "cleared": 40.0, "gone": 41.0},
+        statuses={200: 60, 503: 40},
+        without_retry_after=0,
+        share_503=0.4,
+        also_fired=set(),
+        screenshots=[],
+    )
+    return dataclasses.replace(result, **changes)
+
+
+def never(event: str) -> dict[str, float]:
+    return {name: at for name, at in GOOD_SURGE.items() if name != event}
+
+
+def test_a_drill_within_every_bound_passes() -> None:
+    assert drill.verdict(a_drill()) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"without_retry_after": 3}, "3 503s without Retry-After"),
+        ({"statuses": {200: 99, 503: 1}, "share_503": 0.01}, "503 share 1% outside 5%-90%"),
+        ({"statuses": {503: 100}, "share_503": 1.0}, "503 share 100% outside 5%-90%"),
+        ({"statuses": {200: 60, 503: 39, 500: 1}}, "answers other than 200 and 503"),
+        ({"surge": never("critical")}, f"never saw {drill.CRITICAL} firing"),
+        ({"surge": never("paged")}, f"never saw {drill.CRITICAL} reach on-call's critical"),
+    ],
+)
+def test_the_verdict_fails_a_drill_that_left_shoppers_or_on_call_uninformed(
+    changes: dict[str, Any], problem: str
+) -> None:
+    assert any(problem in found for found in drill.verdict(a_drill(**changes)))
