@@ -16,7 +16,6 @@ MakePool = Callable[..., AdaptivePool]
 
 @pytest.fixture
 def make_pool(postgres: PostgresCluster) -> Iterator[MakePool]:
-    database = postgres.ensure_database("pool_tests")
     pools: list[AdaptivePool] = []
 
     def make(
@@ -24,10 +23,11 @@ def make_pool(postgres: PostgresCluster) -> Iterator[MakePool]:
         fleet: str = "pooltest",
         process: str = "1",
         cluster: PostgresCluster | None = None,
+        database: str = "pool_tests",
         configure: Callable[[Any], Any] | None = None,
         **options: Any,
     ) -> AdaptivePool:
-        creds = (cluster or postgres).ensure_database("pool_tests") if cluster else database
+        creds = (cluster or postgres).ensure_database(database)
         name = f"{fleet}/testhost/{process}"
         pool = AdaptivePool(
             alias=f"test{len(pools)}",
