@@ -14,7 +14,6 @@ import contextlib
 import os
 import socket
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,9 @@ from core.cache import breaker_for
 from devtools.databases import ReplicatedDatabase, replicated_database
 from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster, scratch_dir, scratch_workdir
+
+# Skips counted with their reasons at the end; in CI, none is allowed.
+pytest_plugins = ["tests.skips"]
 
 # Importing Locust (tests/loadtests/) would monkey-patch threads and sockets with
 # gevent for the whole session, under Django and every other test. Import it
@@ -211,33 +213,3 @@ def refused_port() -> Iterator[int]:
     with socket.socket() as reserved:
         reserved.bind(("127.0.0.1", 0))
         yield reserved.getsockname()[1]
-
-
-# -- Skips: counted with their reasons at the end; in CI, none is allowed -------------------
-
-
-def _skip_reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-    return reason.removeprefix("Skipped: ")
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
-    """Say how many tests skipped and why, after every other summary, where nobody misses it."""
-    yield
-    skipped = terminalreporter.stats.get("skipped", [])
-    if not skipped:
-        return
-    terminalreporter.section(f"{len(skipped)} skipped", sep="-", yellow=True)
-    for reason, count in Counter(_skip_reason(report) for report in skipped).most_common():
-        terminalreporter.line(f"{count:4d} x {reason}")
-    if os.environ.get("CI"):
-        terminalreporter.line("CI is set: a skip fails the run", red=True)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A skip never turns CI green: every documented reason to skip is one CI cannot have."""
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if os.environ.get("CI") and reporter is not None and reporter.stats.get("skipped"):
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
