@@ -213,3 +213,15 @@ def refused_port() -> Iterator[int]:
     with socket.socket() as reserved:
         reserved.bind(("127.0.0.1", 0))
         yield reserved.getsockname()[1]
+
+
+# -- Slow: whatever its file says, a test given a server of its own is `slow` ---------------
+
+# The fixtures that start a private server (a second PostgreSQL, a cache server).
+PRIVATE_SERVERS = {"make_postgres", "make_cache_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PRIVATE_SERVERS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -31,6 +31,7 @@ def answers(url: str) -> bool:
         return False
 
 
+@pytest.mark.slow  # a cache server of its own
 def test_it_serves_on_loopback_only(server: CacheServer) -> None:
     server.start()
     assert server.pid is not None
@@ -40,6 +41,7 @@ def test_it_serves_on_loopback_only(server: CacheServer) -> None:
     assert (answers(server.url), addresses) == (True, {"127.0.0.1"})
 
 
+@pytest.mark.slow  # a cache server of its own
 def test_stop_really_stops_it(server: CacheServer) -> None:
     server.start()
     pid = server.pid
@@ -49,6 +51,7 @@ def test_stop_really_stops_it(server: CacheServer) -> None:
     assert (answers(server.url), psutil.pid_exists(pid or 0)) == (False, False)
 
 
+@pytest.mark.slow  # a cache server of its own
 def test_a_restart_keeps_its_port(server: CacheServer) -> None:
     server.start()
     first = server.url
@@ -59,6 +62,7 @@ def test_a_restart_keeps_its_port(server: CacheServer) -> None:
     assert server.url == first
 
 
+@pytest.mark.slow  # a cache server of its own
 def test_a_port_taken_meanwhile_gives_it_another(server: CacheServer) -> None:
     server.start()
     taken = server.port
@@ -73,12 +77,14 @@ def test_a_port_taken_meanwhile_gives_it_another(server: CacheServer) -> None:
         assert (server.port != taken, answers(server.url)) == (True, True)
 
 
+@pytest.mark.slow  # a cache server of its own
 def test_a_second_handle_on_the_folder_sees_the_running_server(server: CacheServer) -> None:
     server.start()
 
     assert CacheServer(server.root).is_running()
 
 
+@pytest.mark.slow  # a cache server of its own
 def test_a_server_on_its_port_that_is_not_ours_is_not_taken_for_it(
     server: CacheServer, cache_server: CacheServer
 ) -> None:
