@@ -117,7 +117,10 @@ def test_terminated_backends_are_replaced_before_the_next_request(
     make_postgres: MakePostgres, start_gunicorn: StartGunicorn
 ) -> None:
     cluster = make_postgres()
-    server = start_gunicorn(cluster, threads=4)
+    # Replacing them means opening new connections, which on a busy machine (and
+    # under coverage) can outlast the 2.5 s default: only a dead connection
+    # handed out may fail this request, never a slow new one.
+    server = start_gunicorn(cluster, threads=4, WIDGETWORLD_DB_POOL_TIMEOUT="30")
     burst(server, "/_chaos/query", 4)
     with cluster.admin_connect() as conn:
         terminated = [
