@@ -30,11 +30,12 @@ def database_url(postgres: PostgresCluster) -> str:
     return migrated_database(postgres, "gunicorn_metrics")
 
 
-@pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
+@pytest.fixture(scope="module")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+    """One gunicorn for the module: each test reads only what it sent or did itself."""
     with serving(
         database_url,
-        tmp_path / "gunicorn.log",
+        tmp_path_factory.mktemp("gunicorn") / "gunicorn.log",
         WEB_CONCURRENCY="2",
         WEB_THREADS="4",
         LOG_FORMAT="json",
