@@ -5,6 +5,7 @@ Each test gets a private PostgreSQL it may starve, stop, restart or prune.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from devtools.localdb import PostgresCluster
-from devtools.servers import Answer, Gunicorn, wait_for
+from devtools.servers import Answer, Gunicorn, http_get, wait_for
 from tests.conftest import MakePostgres
 
 pytestmark = pytest.mark.slow
@@ -52,6 +53,17 @@ def burst(server: Gunicorn, path: str, count: int) -> list[Answer]:
         return list(pool.map(lambda _: server.post(path), range(count)))
 
 
+def why_not(answer: Answer) -> str:
+    """A 503's reason as the API says it: "busy" (the pool gave up) or "database_unavailable"."""
+    return str(json.loads(answer.body)["error"]) if answer.status == 503 else str(answer.status)
+
+
+def post_for_json(server: Gunicorn, path: str) -> Answer:
+    return http_get(
+        server.url + path, timeout=90, headers={"Accept": "application/json"}, method="POST"
+    )
+
+
 def ours(cluster: PostgresCluster) -> dict[str, int]:
     """WidgetWorld pool connections per process, as the server sees them."""
     with cluster.admin_connect() as conn:
@@ -72,13 +84,15 @@ def test_more_requests_than_connections_get_a_page_or_a_fast_503(
         WIDGETWORLD_DB_POOL_TIMEOUT="1",
     )
 
-    answers = burst(server, "/_chaos/hold?seconds=2", 8)
+    with ThreadPoolExecutor(max_workers=8) as clients:
+        answers = list(
+            clients.map(lambda _: post_for_json(server, "/_chaos/hold?seconds=2"), range(8))
+        )
 
-    statuses = sorted({a.status for a in answers})
-    busy = [a for a in answers if a.status == 503]
-    assert statuses == [200, 503]
-    # Within the checkout timeout (1 s) plus a margin; with Retry-After.
-    assert all(a.seconds < 2.5 and a.retry_after for a in busy)
+    # No clock: a pool that waited longer than the holders hold (2 s) would serve
+    # everyone in the end, so "busy" 503s mean it gave up at its 1 s timeout.
+    outcomes = {(why_not(a), a.retry_after is not None) for a in answers}
+    assert outcomes == {("200", False), ("busy", True)}
 
 
 def test_a_page_that_renders_slowly_after_its_query_does_not_hold_a_connection(
@@ -98,19 +112,17 @@ def test_a_database_restart_heals_without_restarting_the_app(
     make_postgres: MakePostgres, start_gunicorn: StartGunicorn
 ) -> None:
     cluster = make_postgres()
-    server = start_gunicorn(cluster, threads=4, WIDGETWORLD_DB_POOL_TIMEOUT="1")
+    # No clock: with a 60 s checkout timeout, a request that waited for the
+    # database instead of failing fast would answer "busy" (or time the client out).
+    server = start_gunicorn(cluster, threads=4, WIDGETWORLD_DB_POOL_TIMEOUT="60")
     assert server.post("/_chaos/query").status == 200
 
     cluster.stop()
-    during = [server.post("/_chaos/query") for _ in range(5)]
+    during = [why_not(post_for_json(server, "/_chaos/query")) for _ in range(5)]
     cluster.start()
-    healed_at = time.monotonic()
-    while server.post("/_chaos/query").status != 200:
-        assert time.monotonic() - healed_at < 10, "still failing 10 s after the restart"
-        time.sleep(0.2)
+    wait_for("a page after the restart", lambda: server.post("/_chaos/query").status == 200, 30)
 
-    assert {a.status for a in during} == {503}
-    assert all(a.seconds < 2.5 for a in during)
+    assert set(during) == {"database_unavailable"}
 
 
 def test_terminated_backends_are_replaced_before_the_next_request(
