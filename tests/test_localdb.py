@@ -111,6 +111,9 @@ def test_start_picks_another_port_when_its_own_is_taken_while_it_starts(
     cluster.stop()
     monkeypatch.setattr(localdb_cluster, "port_is_free", lambda port, host: True)
     with socket.socket() as squatter:
+        # The stopped server closed its connections first: they linger in TIME_WAIT
+        # on its port, and only a socket with SO_REUSEADDR may bind it meanwhile.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind((cluster.host, cluster.port))
         squatter.listen()
         taken = cluster.port
