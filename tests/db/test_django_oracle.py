@@ -8,8 +8,10 @@ of known differences (docs/data-layer.md, "What stays exactly as in Django").
 
 Django's source is downloaded once per machine (pip, the registry the project
 already uses) into the user's cache directory, outside the checkout, so CI's
-fresh clones reuse it. The run takes about a minute here (under two when the
-machine is busy); its timeout leaves room within the suite's own (300 s).
+fresh clones reuse it. The run takes about a minute here untraced; `make
+test` traces it with coverage, which doubles that, and a busy shared machine
+doubles it again (254 s seen with three other suites running): its timeout is
+for a hang, not for a slow machine.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ import pytest
 
 from tests.conftest import MakePostgres
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "widgetworld"
-# Within pytest-timeout's 300 s for this test, with room to report.
-RUN_TIMEOUT = 240
+# Within pytest-timeout's 900 s for this test, with room to report.
+RUN_TIMEOUT = 840
 MODULES = [
     "backends", "transactions", "transaction_hooks", "select_for_update", "queries", "basic",
     "model_fields", "bulk_create", "get_or_create", "postgres_tests", "db_utils", "handlers",
