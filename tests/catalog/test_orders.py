@@ -123,12 +123,15 @@ def test_two_racing_cancels_return_the_stock_once(postgres: PostgresCluster) -> 
     threads[0].start()
     first_done.wait(60)
     threads[1].start()
-    wait_for(
-        "the second cancel to wait on the first's lock", lambda: waiting_on_a_lock(postgres), 30
-    )
-    release.set()
-    for thread in threads:
-        thread.join(60)
+    try:
+        wait_for(
+            "the second cancel to wait on the first's lock", lambda: waiting_on_a_lock(postgres), 30
+        )
+    finally:
+        # Whatever happened, no thread is left holding a connection for later tests.
+        release.set()
+        for thread in threads:
+            thread.join(60)
 
     assert (sorted(results), stock_of(widget)) == ([False, True], 10)
 
