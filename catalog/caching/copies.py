@@ -54,6 +54,7 @@ from catalog.caching.degraded import DATABASE_UNAVAILABLE, Stale, database_down,
 from catalog.caching.version import CatalogVersion, catalog_version
 from core.cache import FailSafeCache
 from core.db.backends.postgresql.errors import ConnectionUnavailable
+from core.db.routing.router import replayed
 
 T = TypeVar("T")
 
@@ -186,7 +187,7 @@ class Copies:
         try:
             made_at = self._clock()
             try:
-                value = self._make(make, label)
+                value = self._make(make, label, version)
             except ConnectionUnavailable as error:
                 last_good = copy or self._last_good(key)
                 if last_good is None:
@@ -216,10 +217,21 @@ class Copies:
         copy: Copy[T] | None = self.cache.get(key, last_resort=True)
         return copy
 
-    def _make(self, make: Callable[[], T], label: str) -> T:
-        """The one path every render takes: where a read replica's router would step in."""
+    def _make(self, make: Callable[[], T], label: str, version: int | None = None) -> T:
+        """The one path every render takes; one stored under `version` shows all it stands for.
+
+        With read replicas, a render to store under `version` reads only from
+        a replica that has replayed the primary's position recorded for it
+        (`version.py`), or from the primary: a replica behind the write that
+        moved the version on would otherwise store the rows from before it,
+        for every shopper (the writer, whose own reads go to the primary,
+        included) until the next change.
+        """
         with metrics.RENDERS.labels(label).time():
-            return make()
+            if version is None:
+                return make()
+            with replayed(lambda: self.version.position(version)):
+                return make()
 
     def _wait_for(self, key: str, lock: str, started: float) -> Copy[T] | None:
         """Another request's copy, or None once it let go without one or `wait` is up."""

@@ -15,6 +15,13 @@ Moved on after commit, never before: a render that started before the commit
 reads the old rows and is labelled with the old version, so it can never be
 taken for the new one. A version key lost with the cache's memory starts again
 from the clock (milliseconds), above every value it had before.
+
+With read replicas, each version also records where the primary's WAL stood
+once it was published (`catalog:version:<n>:wal`, read after the increment,
+so past the commit of every write the version stands for). A miss rendered
+for version n reads only from a replica that has replayed that far, or from
+the primary (`copies.py`): a copy labelled n never holds rows from before a
+write n stands for, whoever made it. Without replicas nothing is recorded.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from django.conf import settings
 from django.db import transaction
 
 from core.cache import FailSafeCache
+from core.db.routing.writes import primary_position
 
 logger = logging.getLogger("catalog.caching")
 
@@ -63,6 +71,7 @@ class CatalogVersion:
         value = self.cache.get(KEY)
         if value is None and self.cache.add(KEY, seed := self._seed()):
             value = seed
+            self._record_position(seed)
         elif value is None:  # someone else seeded it meanwhile, or the cache failed
             value = self.cache.get(KEY)
         self._remember(value if isinstance(value, int) else None)
@@ -93,6 +102,32 @@ class CatalogVersion:
                 settings.CATALOG_CACHE_FRESH,
             )
         self._remember(value)
+        if value is not None:
+            self._record_position(value)
+
+    def position(self, version: int) -> int | None:
+        """The primary's WAL position recorded for `version`; None when unknown.
+
+        Unknown: not recorded yet (the writer is between its increment and
+        this record), lost with the cache's memory, or the primary could not
+        say. A render for it then reads from the primary.
+        """
+        value = self.cache.get(_position_key(version))
+        return value if isinstance(value, int) else None
+
+    def _record_position(self, version: int) -> None:
+        """Where the primary's WAL stands now, as the position `version` needs (replicas only).
+
+        Kept until the next version replaces it, however long the catalog stays
+        unchanged: a version's misses need it for as long as it is current.
+        """
+        position = primary_position()
+        if position is None:
+            return
+        self.cache.set(_position_key(version), position, None)
+        # A process still on the version before (for CATALOG_VERSION_TTL) then
+        # renders from the primary: safe, and brief.
+        self.cache.delete(_position_key(version - 1))
 
     def _remember(self, value: int | None) -> None:
         with self._lock:
@@ -102,6 +137,10 @@ class CatalogVersion:
     def _seed(self) -> int:
         """A first value above any this key may have had: the clock in ms, or past what we saw."""
         return max(int(time.time() * 1000), self._highest + 1)
+
+
+def _position_key(version: int) -> str:
+    return f"{KEY}:{version}:wal"
 
 
 @cache

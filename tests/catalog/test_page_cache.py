@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY
 from pytest_django import DjangoAssertNumQueries, DjangoCaptureOnCommitCallbacks
 
 from catalog.caching.pages import Page
+from catalog.caching.version import catalog_version
 from catalog.models import Order, Widget
 from catalog.services.checkout import Customer, place_order
 from catalog.services.orders import change_status
@@ -226,6 +227,15 @@ def test_an_order_s_stock_change_shows_on_the_product_page(
     page = client.get(widget.get_absolute_url())
 
     assert b"Only 3 left" in page.content
+
+
+@pytest.mark.django_db
+def test_without_replicas_publishing_a_change_asks_the_database_nothing(
+    django_assert_num_queries: DjangoAssertNumQueries,
+) -> None:
+    """The primary's WAL position is recorded with each version only for replicas to replay."""
+    with django_assert_num_queries(0):
+        catalog_version().bump()
 
 
 def test_a_cancelled_order_s_stock_shows_again_on_the_product_page(

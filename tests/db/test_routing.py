@@ -8,6 +8,7 @@ is recorded on each alias's connection, and the servers' own
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,10 +21,12 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.test import override_settings
 
+from catalog.caching.copies import catalog_copies
+from catalog.caching.version import catalog_version
 from catalog.models import Widget
 from core.db.backends.postgresql import registry
 from core.db.backends.postgresql.budget import application_name
-from core.db.backends.postgresql.replication import WalWatch
+from core.db.backends.postgresql.replication import WalWatch, parse_lsn
 from core.db.routing.config import routing_config
 from core.db.routing.rotation import rotation
 from core.db.routing.scope import replica_reads
@@ -83,13 +86,17 @@ def routed(pair: ReplicatedDatabase, django_db_blocker: Any) -> Iterator[Replica
 
 
 def served_by(read: Callable[[], object]) -> str:
-    """Which alias's connection ran the read's queries: 'primary', 'replica', or both."""
+    """Which alias's connection ran the read's queries: 'primary', 'replica', or both.
+
+    The router asking a replica how far it has replayed is not one of them.
+    """
     used: set[str] = set()
 
     def recorder(alias: str) -> Callable[..., Any]:
-        def record(execute: Callable[..., Any], *args: Any) -> Any:
-            used.add(alias)
-            return execute(*args)
+        def record(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+            if "pg_last_wal_replay_lsn" not in sql:
+                used.add(alias)
+            return execute(sql, *args)
 
         return record
 
@@ -277,3 +284,66 @@ def test_the_writers_token_keeps_them_off_a_replica_until_it_has_replayed_the_wr
         after_replay = served_by(the_writers_next_page)
 
     assert (before_replay, after_replay) == ("primary", "replica")
+
+
+def test_a_page_cache_miss_after_a_catalog_write_renders_from_what_has_replayed_it(
+    routed: ReplicatedDatabase,
+) -> None:
+    """A copy is stored under the version the write moved on to: it must show the write."""
+    copies = catalog_copies("pages")
+    pk = Widget.objects.using(PRIMARY).order_by("id").values_list("pk", flat=True)[0]
+    routed.replica.pause_replay()
+    Widget.objects.filter(pk=pk).update(stock=F("stock") + 1)
+    catalog_version().bump()
+    written = Widget.objects.using(PRIMARY).get(pk=pk).stock
+
+    def a_page(key: str) -> Callable[[], None]:
+        def request() -> None:
+            with replica_reads():
+                copies.fetch(key, lambda: Widget.objects.get(pk=pk).stock, label="test")
+
+        return request
+
+    # The replica stays in rotation (a 60 s lag threshold): only the version's position moves it.
+    with override_settings(
+        DATABASE_ROUTING={**routing_config_dict(), "max_lag": 60.0, "read_your_writes": 120.0}
+    ):
+        before_replay = served_by(a_page("page:test:one"))
+        hit = served_by(a_page("page:test:one"))
+        stored = copies.cache.get("page:test:one").value
+        routed.replica.resume_replay()
+        until(
+            "the replica to replay the write",
+            lambda: (
+                (position := catalog_version().position(catalog_version().current() or 0))
+                is not None
+                and rotation.standings(routing_config())[0].has_replayed(position)
+            ),
+        )
+        after_replay = served_by(a_page("page:test:two"))
+
+    assert (before_replay, stored, hit, after_replay) == ("primary", written, "", "replica")
+
+
+def test_a_replica_whose_last_reading_is_behind_the_token_is_asked_how_far_it_has_replayed(
+    routed: ReplicatedDatabase,
+) -> None:
+    """Its pool reads its position every 0.5 s: a write that recent has usually been replayed."""
+    with routed.replica.admin_connect("widgetworld") as conn:
+        row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
+    assert row is not None
+    replayed = parse_lsn(row[0])
+    watch = connections[REPLICA].wal_watch()  # type: ignore[attr-defined]
+
+    def a_read_after_the_write() -> None:
+        # The pool's reading, taken just before the replica replayed the token.
+        reading = watch.latest
+        assert reading is not None
+        watch.record(dataclasses.replace(reading, lsn=replayed - 1, sampled_at=time.monotonic()))
+        with replica_reads(min_lsn=replayed):
+            list(Widget.objects.order_by("id")[:5])
+
+    with override_settings(
+        DATABASE_ROUTING={**routing_config_dict(), "max_lag": 60.0, "read_your_writes": 120.0}
+    ):
+        assert served_by(a_read_after_the_write) == "replica"

@@ -12,7 +12,12 @@ route (`scope.py`) and each replica's standing (`standing.py`). A read goes to:
    rotation that has replayed the writer's token, kept for the rest of the
    request; the primary when replicas are in rotation but none has replayed
    the token (`read_your_writes`), or when none is in rotation (`fallback`),
-   within the primary's own pool and budget.
+   within the primary's own pool and budget. Whether a replica has replayed
+   it is known from its pool's last reading (no query), and asked of the
+   replica itself only when every reading is behind it.
+
+`replayed()` narrows (2) for one block: only a replica that has replayed a
+given position, for data labelled with one (the page cache's copies).
 
 Writes always go to the primary; migrations never run on a replica (it is
 read-only and gets the schema by replication).
@@ -20,9 +25,10 @@ read-only and gets the schema by replication).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import connections
@@ -33,6 +39,7 @@ from core.db.routing.config import RoutingConfig, routing_config
 from core.db.routing.rotation import rotation
 from core.db.routing.scope import Route, current_route, pinned_to_primary
 from core.db.routing.standing import Standing
+from core.db.routing.writes import replayed_lsn
 
 
 class Decision(enum.StrEnum):
@@ -70,10 +77,55 @@ def choose(config: RoutingConfig, route: Route) -> tuple[str, Decision]:
     if not fit:
         return config.primary, Decision.FALLBACK
     if route.min_lsn is not None:
-        fit = [s for s in fit if s.has_replayed(route.min_lsn)]
-        if not fit:
-            return config.primary, Decision.READ_YOUR_WRITES
+        caught_up = [s for s in fit if s.has_replayed(route.min_lsn)]
+        if not caught_up:
+            # The pools' readings are up to 0.5 s old and the write is usually
+            # more recent than that: ask the replica itself, once, rather than
+            # send every read after every write to the primary for that long.
+            candidate = least_busy(fit).alias
+            if (replayed_lsn(candidate) or 0) < route.min_lsn:
+                return config.primary, Decision.READ_YOUR_WRITES
+            return candidate, Decision.REPLICA
+        fit = caught_up
     return least_busy(fit).alias, Decision.REPLICA
+
+
+@contextlib.contextmanager
+def replayed(position: Callable[[], int | None]) -> Iterator[None]:
+    """Reads in this block go only to a replica that has replayed `position()`, or to the primary.
+
+    For reads whose result is labelled with a point in the primary's history
+    that is not the reader's own write: the page cache stores a render under a
+    catalog version, so the render must show every write that version stands
+    for, whoever reads the copy later. `position()` None (unknown) sends the
+    block to the primary. It is asked only when the block could read from a
+    replica at all, so a request bound for the primary, and every request
+    without replicas, pays nothing. A replica the request already chose is
+    given up (it may be behind), and the request keeps the block's choice.
+    """
+    config = routing_config()
+    route = current_route()
+    if (
+        route is None
+        or not config.replicas
+        or pinned_to_primary()
+        or not route.replicas_allowed
+        or route.wrote
+        or route.chosen == config.primary
+    ):
+        yield
+        return
+    lsn = position()
+    saved = route.min_lsn, route.replicas_allowed
+    if lsn is None:
+        route.replicas_allowed = False
+    else:
+        route.min_lsn = max(lsn, route.min_lsn or 0)
+    route.chosen = None
+    try:
+        yield
+    finally:
+        route.min_lsn, route.replicas_allowed = saved
 
 
 def pool_load(alias: str) -> tuple[int, float]:

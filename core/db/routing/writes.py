@@ -24,6 +24,7 @@ from typing import Any
 from django.db import DatabaseError, connections
 
 from core.db.backends.postgresql.replication import parse_lsn
+from core.db.routing.config import routing_config
 from core.db.routing.scope import current_route
 
 logger = logging.getLogger("core.db.routing")
@@ -65,3 +66,30 @@ def written_lsn(alias: str) -> int | None:
         logger.warning("cannot read the primary's WAL position after a write: %s", error)
         return None
     return parse_lsn(row[0]) if row else None
+
+
+def replayed_lsn(alias: str) -> int | None:
+    """How far the replica `alias` has replayed, asked now; None if it cannot say.
+
+    For the moment its pool's last reading (up to 0.5 s old) is behind a
+    write that recent: the replica has usually replayed it by then.
+    """
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT pg_last_wal_replay_lsn()::text")
+            row = cursor.fetchone()
+    except DatabaseError as error:
+        logger.info("cannot read replica %s's replay position: %s", alias, error)
+        return None
+    return parse_lsn(row[0]) if row and row[0] else None
+
+
+def primary_position() -> int | None:
+    """The primary's WAL insert position now, for writes recorded outside a request's token.
+
+    The page cache labels each catalog version with it (`router.replayed`).
+    None without replicas (no query: there is nothing to wait for) and when
+    the primary cannot say.
+    """
+    config = routing_config()
+    return written_lsn(config.primary) if config.replicas else None
