@@ -31,7 +31,6 @@ from typing import Any
 
 from devtools import console
 from devtools.databases import scratch_database
-from devtools.localcache import local_cache
 from devtools.localdb import scratch_workdir
 from devtools.servers import BASE_DIR, app_environment
 from loadtests.bench.configs import SETUPS
@@ -164,10 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch_database(
             root / "postgres", seed=seed, auth="scram-sha-256", password="bench"
         ) as database,
-        local_cache(root / "cache") as cache,
     ):
-        # Every measuring child inherits it (devtools.servers.app_environment).
-        os.environ["CACHE_URL"] = cache.url
+        # The data layer alone: with the page cache on, every timed request
+        # would be a hit that checks no connection out. Every measuring child
+        # inherits it (devtools.servers.app_environment).
+        os.environ["CACHE_URL"] = "dummy://"
         with database.cluster.admin_connect("widgetworld") as conn:
             slug = conn.execute(
                 "SELECT slug FROM catalog_widget WHERE is_active ORDER BY sku LIMIT 1 OFFSET %s",
@@ -180,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for setup in SETUP_ORDER:
                 console.say("pool", f"round {number + 1}/{options.rounds}: {setup}")
                 rounds[setup].append(run_setup(setup, database.url, paths, options.requests))
+    if not all(r[page]["checkouts"] for r in rounds["widgetworld"] for page in PAGES):
+        # A page that took no connection measured something else (a cache, say).
+        raise SystemExit("pool: a WidgetWorld page checked no connection out; nothing measured")
 
     rendered = table(rounds)
     sys.stdout.write(rendered + "\n")
