@@ -150,13 +150,16 @@ def test_hosts_join_and_leave_under_load_within_the_budget_dropping_nothing(
 
 
 def test_the_outage_judges_checkout_on_the_attempts_that_sent_the_form() -> None:
-    """A buyer stopped at a product page with no copy never met checkout: listed, not judged."""
+    """A buyer stopped at a product page with no copy never met checkout: listed, not judged;
+    an order begun before the stop or answered after the start did not meet the outage."""
     attempts = [
         outage.Attempt(-1, 303, None),
+        outage.Attempt(0.4, 303, None, started=-0.2),  # placed as the stop began
         outage.Attempt(1, 503, "5"),
         outage.Attempt(2, 503, None, "product page"),
         outage.Attempt(3, 0, None, "product page"),
         outage.Attempt(4, 503, "5"),
+        outage.Attempt(60.3, 303, None, started=59.8),  # placed as the database came back
     ]
     answers = outage.checkout_answers(attempts, outage_seconds=60)
     result = outage.Result("round", load(), load(), load(), 60, 1.0, 2.0, answers)

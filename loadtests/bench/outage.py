@@ -81,6 +81,12 @@ class Attempt:
     retry_after: str | None
     # How far the buyer got: "checkout" (it sent the form), else the page that stopped it.
     step: str = "checkout"
+    # When its first request went out, on the same clock; None: as `at`.
+    started: float | None = None
+
+    @property
+    def within(self) -> tuple[float, float]:
+        return (self.at if self.started is None else self.started, self.at)
 
     @property
     def label(self) -> str:
@@ -105,6 +111,7 @@ class Buyer:
             self.attempts.append(self.buy(self.products[turn % len(self.products)]))
 
     def buy(self, product: str) -> Attempt:
+        started = time.monotonic()
         session = requests.Session()
         url = self.server.url
         step = "product page"
@@ -114,7 +121,7 @@ class Buyer:
             token = session.cookies.get("csrftoken", "")
             if widget is None:
                 # No form to add from (a 503 for a page with no copy): checkout never reached.
-                return Attempt(time.monotonic() - self.began, product_page.status_code, None, step)
+                return self.attempt(started, product_page.status_code, None, step)
             form = {"csrfmiddlewaretoken": token}
             session.post(url + "/cart/add/", {**form, "widget": widget.group(1), "quantity": "1"})
             step = "checkout"
@@ -126,10 +133,14 @@ class Buyer:
                 url + "/checkout/", {**form, **BUYER, **hidden}, timeout=10, allow_redirects=False
             )
         except requests.RequestException:
-            return Attempt(time.monotonic() - self.began, 0, None, step)
-        return Attempt(
-            time.monotonic() - self.began, answer.status_code, answer.headers.get("Retry-After")
-        )
+            return self.attempt(started, 0, None, step)
+        return self.attempt(started, answer.status_code, answer.headers.get("Retry-After"))
+
+    def attempt(
+        self, started: float, status: int, retry_after: str | None, step: str = "checkout"
+    ) -> Attempt:
+        now = time.monotonic()
+        return Attempt(now - self.began, status, retry_after, step, started - self.began)
 
     def stop(self) -> None:
         self._stop.set()
@@ -251,7 +262,10 @@ def checkout_answers(attempts: list[Attempt], outage_seconds: float) -> dict[str
     """How the buyer's attempts during the outage ended, by label ("checkout 503 with ...")."""
     counts: dict[str, int] = {}
     for attempt in attempts:
-        if 0 <= attempt.at < outage_seconds:
+        # Only an attempt begun after the stop and answered before the start
+        # met the database down from its first request to its last.
+        began, answered = attempt.within
+        if began >= 0 and answered < outage_seconds:
             counts[attempt.label] = counts.get(attempt.label, 0) + 1
     return counts
 
