@@ -15,6 +15,7 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,9 @@ def make_postgres() -> Iterator[MakePostgres]:
         return clusters[-1]
 
     yield make
-    for cluster in clusters:
-        cluster.destroy()
+    # All at once: one after another, two dozen servers' stops add half a minute to every run.
+    with ThreadPoolExecutor(max_workers=max(len(clusters), 1)) as stopping:
+        list(stopping.map(PostgresCluster.destroy, clusters))
 
 
 @pytest.fixture(scope="session")

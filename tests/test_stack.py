@@ -5,6 +5,7 @@ These start real processes (initdb, postgres, gunicorn), so they are `slow`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -111,17 +112,54 @@ def running(processes: list[psutil.Process]) -> list[psutil.Process]:
     return alive
 
 
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
+@contextlib.contextmanager
+def new_data_dir() -> Iterator[Path]:
     # Under /tmp so that the server's unprivileged user can reach it when we are root.
     path = scratch_dir("widgetworld-run-")
-    yield path
-    for root in (path / "postgres", *path.glob("postgres-replica-*")):
-        cluster = PostgresCluster(root)
-        if cluster.is_running():
-            cluster.stop("immediate")
-    CacheServer(path / "cache").stop()
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    try:
+        yield path
+    finally:
+        for root in (path / "postgres", *path.glob("postgres-replica-*")):
+            cluster = PostgresCluster(root)
+            if cluster.is_running():
+                cluster.stop("immediate")
+        CacheServer(path / "cache").stop()
+        subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data folder no `make run` has used: the first `serve` creates everything."""
+    with new_data_dir() as path:
+        yield path
+
+
+@pytest.fixture(scope="module")
+def served_once() -> Iterator[Path]:
+    """A data folder after one whole `make run` and its stop: a migrated, seeded cluster."""
+    with new_data_dir() as path:
+        serve = Serve(path)
+        try:
+            serve.wait_until_serving()
+            assert serve.stop(signal.SIGTERM) == 0, serve.output()
+        finally:
+            serve.output()  # stops whatever of it is left
+        # Copied stopped, whatever `serve` did: the tests watch their own run stop it.
+        PostgresCluster(path / "postgres").stop()
+        yield path
+
+
+@pytest.fixture
+def prepared_dir(data_dir: Path, served_once: Path) -> Path:
+    """A data folder whose PostgreSQL a previous `make run` created, migrated and seeded.
+
+    Creating and seeding a cluster takes most of a `serve`; only
+    test_a_second_run_reuses_the_cluster needs to watch it happen, the others
+    start from a copy (as the server's user when we are root: `cp -a`). The
+    cache server and static files are not copied: each `serve` starts its own.
+    """
+    subprocess.run(["cp", "-a", str(served_once / "postgres"), str(data_dir)], check=True)
+    return data_dir
 
 
 def server_of(data_dir: Path, cluster: str = "postgres") -> psutil.Process:
@@ -135,11 +173,11 @@ def server_of(data_dir: Path, cluster: str = "postgres") -> psutil.Process:
     ids=["SIGTERM", "Ctrl-C"],
 )
 def test_serves_the_home_page_and_stops_without_leftovers(
-    data_dir: Path, sig: signal.Signals, whole_group: bool
+    prepared_dir: Path, sig: signal.Signals, whole_group: bool
 ) -> None:
-    serve = Serve(data_dir)
+    serve = Serve(prepared_dir)
     page = serve.wait_until_serving()
-    started = [*serve.processes(), server_of(data_dir)]
+    started = [*serve.processes(), server_of(prepared_dir)]
 
     exit_code = serve.stop(sig, whole_group=whole_group)
 
@@ -172,10 +210,10 @@ def test_database_url_is_used_instead_of_our_own_cluster(
     assert not (data_dir / "postgres").exists()
 
 
-def test_serves_with_a_cache_server_of_its_own_and_stops_it(data_dir: Path) -> None:
-    serve = Serve(data_dir)
+def test_serves_with_a_cache_server_of_its_own_and_stops_it(prepared_dir: Path) -> None:
+    serve = Serve(prepared_dir)
     serve.wait_until_serving()
-    cache = CacheServer(data_dir / "cache")
+    cache = CacheServer(prepared_dir / "cache")
     gunicorn = [p for p in serve.processes() if "gunicorn" in " ".join(p.cmdline())]
     used = {process.environ().get("CACHE_URL") for process in gunicorn}
     running_while_serving = cache.is_running()
@@ -186,14 +224,14 @@ def test_serves_with_a_cache_server_of_its_own_and_stops_it(data_dir: Path) -> N
 
 
 def test_cache_url_is_used_instead_of_our_own_server(
-    data_dir: Path, cache_server: CacheServer
+    prepared_dir: Path, cache_server: CacheServer
 ) -> None:
-    serve = Serve(data_dir, CACHE_URL=cache_server.url)
+    serve = Serve(prepared_dir, CACHE_URL=cache_server.url)
 
     serve.wait_until_serving()
     serve.stop(signal.SIGTERM)
 
-    assert not (data_dir / "cache").exists()
+    assert not (prepared_dir / "cache").exists()
 
 
 def error_lines(output: str) -> list[str]:
@@ -227,11 +265,11 @@ def test_a_port_in_use_is_one_clear_line(data_dir: Path) -> None:
     assert "is already in use" in line
 
 
-def test_the_first_shopper_finds_the_home_page_already_rendered(data_dir: Path) -> None:
+def test_the_first_shopper_finds_the_home_page_already_rendered(prepared_dir: Path) -> None:
     """`serve` runs manage.py warm_cache once the servers are up, before gunicorn."""
-    serve = Serve(data_dir)
+    serve = Serve(prepared_dir)
     serve.wait_until_serving()
-    with urllib.request.urlopen(serve.url + "c/" + first_category(data_dir) + "/") as response:
+    with urllib.request.urlopen(serve.url + "c/" + first_category(prepared_dir) + "/") as response:
         how = response.headers["Cache-Status"]
     serve.stop(signal.SIGTERM)
 
@@ -247,17 +285,21 @@ def first_category(data_dir: Path) -> str:
 
 
 def test_replicas_1_reads_the_catalog_from_a_streaming_replica_and_stops_it(
-    data_dir: Path,
+    prepared_dir: Path,
 ) -> None:
-    serve = Serve(data_dir, "--replicas", "1")
+    serve = Serve(prepared_dir, "--replicas", "1")
     serve.wait_until_serving()
     gunicorn = next(p for p in serve.processes() if "gunicorn" in " ".join(p.cmdline()))
     with psycopg.connect(gunicorn.environ()["DATABASE_REPLICA_URLS"]) as conn:
         replica = conn.execute(
             "SELECT pg_is_in_recovery(), count(*) FROM catalog_widget"
         ).fetchone()
-    replica_root = data_dir / "postgres-replica-1"
-    started = [*serve.processes(), server_of(data_dir), server_of(data_dir, replica_root.name)]
+    replica_root = prepared_dir / "postgres-replica-1"
+    started = [
+        *serve.processes(),
+        server_of(prepared_dir),
+        server_of(prepared_dir, replica_root.name),
+    ]
 
     serve.stop(signal.SIGTERM)
 
