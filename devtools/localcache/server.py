@@ -143,6 +143,18 @@ class CacheServer:
             f"(log: {self.log_file})"
         )
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Alive and accepting connections, answering nothing: a hung cache, as tests need one."""
+        pid = self.pid
+        if pid is None:
+            raise CacheServerError(f"no cache server running in {self.root}")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM (its clean shutdown), then SIGKILL if it is still there after `timeout`."""
         pid = self.pid

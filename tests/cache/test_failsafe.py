@@ -10,8 +10,6 @@ and by how many calls reach the server at all (the counters and the breaker).
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -300,13 +298,8 @@ def test_the_shared_breaker_is_built_from_the_alias_settings(alias: str) -> None
 
 @pytest.fixture
 def hung(private_server: CacheServer) -> Iterator[None]:
-    pid = private_server.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with private_server.paused():
         yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def test_a_hung_server_costs_one_timeout_per_call_until_the_breaker_opens(

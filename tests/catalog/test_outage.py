@@ -14,19 +14,15 @@ every test, and this outage spans several.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster
 from devtools.servers import Gunicorn, manage, wait_for
 from tests.conftest import MakeCacheServer, MakePostgres
@@ -331,7 +327,7 @@ def test_with_the_cache_s_breaker_open_a_page_seen_before_still_answers_its_last
         server.wait_until_serving()
         assert requests.get(server.url + "/widgets/", timeout=TIMEOUT).status_code == 200
         cluster.stop()
-        with paused(cache):
+        with cache.paused():
             wait_for("the cache's breaker to open", lambda: cache_breaker_opened(server), 60)
         answer = requests.get(server.url + "/widgets/", timeout=TIMEOUT)
         breaker = cache_breaker(server)
@@ -341,18 +337,6 @@ def test_with_the_cache_s_breaker_open_a_page_seen_before_still_answers_its_last
             cluster.start()
 
     assert (answer.status_code, answer.headers.get("Cache-Status"), breaker) == (200, STALE, 1.0)
-
-
-@contextmanager
-def paused(cache: CacheServer) -> Iterator[None]:
-    """The cache server alive, accepting connections, answering nothing: every call times out."""
-    pid = cache.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def cache_breaker(server: Gunicorn) -> float:
