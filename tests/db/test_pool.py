@@ -207,6 +207,28 @@ def test_a_leak_is_reported_once_with_where_the_holder_is_now(
     assert (reported, "hold_until" in leak.holding_at) == (1, True)  # type: ignore[attr-defined]
 
 
+def test_a_leak_is_counted_only_once_its_report_is_out(make_pool: MakePool) -> None:
+    """Whoever sees the count go up (a dashboard, a test) can already read the report."""
+    pool = make_pool(leak_seconds=0.2)
+    counted_when_reported: list[int] = []
+
+    class Witness(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "pool_event", None) == "leak":
+                counted_when_reported.append(pool.stats().leaks)
+
+    witness = Witness()
+    logging.getLogger("core.db.pool").addHandler(witness)
+    try:
+        conn = pool.getconn()
+        assert wait_for(lambda: pool.stats().leaks == 1)
+        pool.putconn(conn)
+    finally:
+        logging.getLogger("core.db.pool").removeHandler(witness)
+
+    assert counted_when_reported == [0]
+
+
 def test_after_a_leak_the_next_one_names_where_it_was_taken(
     make_pool: MakePool, caplog: pytest.LogCaptureFixture
 ) -> None:

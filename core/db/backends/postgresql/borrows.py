@@ -100,7 +100,6 @@ class Borrows:
 
     def _report(self, borrow: Borrow, held: float) -> None:
         borrow.reported = True
-        self.leaks += 1
         self._suspicious_until = time.monotonic() + SUSPICION_SECONDS
         taken = format_frames(borrow.frames) if borrow.frames else ""
         current = sys._current_frames().get(borrow.thread.ident or -1)
@@ -120,3 +119,5 @@ class Borrows:
             taken_at=taken,
             holding_at=now,
         )
+        # Counted only once logged, so whoever sees the count can already read the report.
+        self.leaks += 1
