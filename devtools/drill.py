@@ -26,9 +26,9 @@ and in a temporary folder removed afterwards:
 It passes when the saturation warning goes pending and fires within its
 bounds, the critical timeouts alert fires and reaches on-call's critical
 receiver (a recorder of the drill's) through Alertmanager's real routing,
-every 503 of the surge carries `Retry-After` and no other error occurs (with
-the 503 share within bounds: the surge really overloads the pool, and the
-pool still serves its share),
+every 503 of the surge carries `Retry-After` and no other error occurs (the
+surge really overloads the pool: some 503s; and the pool still serves its
+share: at least half the requests its connections could hold in the surge),
 the webhook puts the Storefront in a degraded state and the banner shows in
 the browser, and after the surge every alert, the component and the banner
 clear with nobody touching anything. It prints what it saw as a table,
@@ -98,8 +98,12 @@ BANNER_WITHIN = 20.0
 # worker's status copy, a reload.
 RESOLVE_WITHIN = DRILL_WINDOW + DRILL_FOR + 40.0
 # The surge must really overload the pool (some 503s), and the pool must keep
-# serving its share (not everyone turned away): 4 connections, 8 clients.
-MIN_503_SHARE, MAX_503_SHARE = 0.05, 0.9
+# serving its share (not everyone turned away): 4 connections, 8 clients. The
+# share is of what the connections could hold, not of all answers: the pool's
+# 503s come fast, so the clients turned away ask again and again, and their
+# count says how fast a 503 is, not how much was served.
+MIN_503_SHARE = 0.05
+MIN_SERVED_SHARE = 0.5
 
 # --production: the real rules and routing, scraped and evaluated every 15 s.
 PRODUCTION_INTERVAL = 15.0
@@ -425,6 +429,7 @@ class DrillResult:
     statuses: dict[int, int]
     without_retry_after: int
     share_503: float
+    capacity: float  # requests the pool's connections could have held during the surge
     also_fired: set[str]
     screenshots: list[Path]
 
@@ -455,8 +460,13 @@ class DrillResult:
             ("surge responses", ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))),
             (
                 "503 share",
-                f"{self.share_503:.0%} (bounds {MIN_503_SHARE:.0%}-{MAX_503_SHARE:.0%}), "
+                f"{self.share_503:.0%} (at least {MIN_503_SHARE:.0%}), "
                 f"{self.without_retry_after} without Retry-After",
+            ),
+            (
+                "served",
+                f"{self.statuses.get(200, 0)} of the {self.capacity:.0f} the pool could hold "
+                f"(at least {MIN_SERVED_SHARE:.0%})",
             ),
             ("other alerts fired", ", ".join(sorted(self.also_fired)) or "none"),
             ("screenshots", ", ".join(str(p.relative_to(BASE_DIR)) for p in self.screenshots)),
@@ -531,6 +541,7 @@ def run(workdir: Path) -> DrillResult:
             statuses=dict(burst.statuses),
             without_retry_after=burst.without_retry_after,
             share_503=burst.share_503,
+            capacity=WORKERS * POOL_MAX * BURST_SECONDS / HOLD_SECONDS,
             also_fired=also_fired,
             screenshots=screenshots,
         )
@@ -571,9 +582,16 @@ def verdict(result: DrillResult) -> list[str]:
         problems.append(f"answers other than 200 and 503 during the surge: {other}")
     if result.without_retry_after:
         problems.append(f"{result.without_retry_after} 503s without Retry-After")
-    if not MIN_503_SHARE <= result.share_503 <= MAX_503_SHARE:
+    if result.share_503 < MIN_503_SHARE:
         problems.append(
-            f"503 share {result.share_503:.0%} outside {MIN_503_SHARE:.0%}-{MAX_503_SHARE:.0%}"
+            f"503 share {result.share_503:.0%} under {MIN_503_SHARE:.0%}: "
+            "the surge did not overload the pool"
+        )
+    served = result.statuses.get(200, 0)
+    if served < MIN_SERVED_SHARE * result.capacity:
+        problems.append(
+            f"served {served} of the {result.capacity:.0f} requests the pool could hold "
+            f"(under {MIN_SERVED_SHARE:.0%})"
         )
     return problems
 

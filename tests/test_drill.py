@@ -66,6 +66,7 @@ def a_drill(**changes: Any) -> drill.DrillResult:
         statuses={200: 60, 503: 40},
         without_retry_after=0,
         share_503=0.4,
+        capacity=100.0,
         also_fired=set(),
         screenshots=[],
     )
@@ -84,8 +85,8 @@ def test_a_drill_within_every_bound_passes() -> None:
     ("changes", "problem"),
     [
         ({"without_retry_after": 3}, "3 503s without Retry-After"),
-        ({"statuses": {200: 99, 503: 1}, "share_503": 0.01}, "503 share 1% outside 5%-90%"),
-        ({"statuses": {503: 100}, "share_503": 1.0}, "503 share 100% outside 5%-90%"),
+        ({"statuses": {200: 99, 503: 1}, "share_503": 0.01}, "503 share 1% under 5%"),
+        ({"statuses": {200: 49, 503: 900}, "share_503": 0.95}, "served 49 of the 100"),
         ({"statuses": {200: 60, 503: 39, 500: 1}}, "answers other than 200 and 503"),
         ({"surge": never("critical")}, f"never saw {drill.CRITICAL} firing"),
         ({"surge": never("paged")}, f"never saw {drill.CRITICAL} reach on-call's critical"),
