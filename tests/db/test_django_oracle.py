@@ -84,8 +84,10 @@ def test_djangos_own_database_tests_pass_on_our_backend(
         SETTINGS.format(host=creds.host, port=creds.port, user=creds.user, password=creds.password)
     )
 
+    # Two processes, as Django's own CI runs it on two cores: each a fork with
+    # pools of its own and databases cloned from the first (about a third faster).
     result = subprocess.run(
-        [sys.executable, "runtests.py", "--settings=oracle_settings", "--parallel=1",
+        [sys.executable, "runtests.py", "--settings=oracle_settings", "--parallel=2",
          "--noinput", *MODULES],
         cwd=tests,
         env={**os.environ, "PYTHONPATH": f"{BASE_DIR}{os.pathsep}{tmp_path}"},
