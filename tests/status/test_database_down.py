@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from devtools.localdb import PostgresCluster
 from devtools.servers import Gunicorn, manage, wait_for
@@ -24,6 +25,9 @@ from tests.conftest import MakePostgres
 from tests.status.conftest import TOKEN, alert, payload
 
 pytestmark = pytest.mark.slow
+
+DATABASE, TEMPLATE = "statusdown", "statusdown_migrated"
+DATABASE_ID = sql.Identifier(DATABASE)
 
 
 def post(server: Gunicorn, body: dict[str, Any]) -> int:
@@ -40,13 +44,27 @@ def post(server: Gunicorn, body: dict[str, Any]) -> int:
         return error.code
 
 
-@pytest.fixture
-def stack(
-    make_postgres: MakePostgres, tmp_path: Path
-) -> Iterator[tuple[PostgresCluster, Gunicorn]]:
+@pytest.fixture(scope="module")
+def cluster(make_postgres: MakePostgres) -> PostgresCluster:
+    """The module's cluster, with a migrated database that each test's is copied from."""
     cluster = make_postgres()
-    url = cluster.ensure_database("statusdown").url
-    manage(url, "migrate", "--noinput")
+    manage(cluster.ensure_database(TEMPLATE).url, "migrate", "--noinput")
+    return cluster
+
+
+@pytest.fixture
+def stack(cluster: PostgresCluster, tmp_path: Path) -> Iterator[tuple[PostgresCluster, Gunicorn]]:
+    """A fresh copy of the migrated database, WidgetWorld on it; the cluster up (tests stop it)."""
+    if not cluster.is_running():
+        cluster.start()
+    with cluster.admin_connect() as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE_ID))
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                DATABASE_ID, sql.Identifier(TEMPLATE), sql.Identifier(cluster.app_user)
+            )
+        )
+    url = cluster.credentials(DATABASE).url
     server = Gunicorn(
         url,
         tmp_path / "gunicorn.log",
@@ -65,7 +83,7 @@ def stack(
 
 
 def stored_incidents(cluster: PostgresCluster) -> list[tuple[str, str]]:
-    with psycopg.connect(cluster.ensure_database("statusdown").url) as connection:
+    with psycopg.connect(cluster.credentials(DATABASE).url) as connection:
         return connection.execute("SELECT name, status FROM status_incident ORDER BY id").fetchall()
 
 
