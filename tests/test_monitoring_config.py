@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ALERTS = BASE_DIR / "deploy" / "prometheus" / "alerts.yml"
-ALERT_TESTS = BASE_DIR / "deploy" / "prometheus" / "tests" / "alerts.test.yml"
+ALERT_TESTS = sorted((BASE_DIR / "deploy" / "prometheus" / "tests").glob("*.test.yml"))
 DASHBOARD = BASE_DIR / "deploy" / "grafana" / "widgetworld.json"
 METRICS_DOC = BASE_DIR / "docs" / "metrics.md"
 # Series Prometheus makes itself, not the app.
@@ -112,7 +112,8 @@ def test_every_runbook_url_leads_to_a_section(rule: dict[str, Any]) -> None:
 def test_every_alert_has_a_promtool_test() -> None:
     tested = {
         case["alertname"]
-        for test in yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+        for path in ALERT_TESTS
+        for test in yaml.safe_load(path.read_text())["tests"]
         for case in test["alert_rule_test"]
     }
 
