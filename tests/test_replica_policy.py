@@ -7,9 +7,11 @@ view by view, fast, with no server.
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
-from django.db import OperationalError
+from django.db import DatabaseError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from django.urls import resolve, reverse
@@ -118,5 +120,23 @@ def failure(cause: Exception) -> OperationalError:
 def test_a_page_runs_again_on_the_primary_only_when_the_replica_failed_it(
     cause: Exception, rerun: bool
 ) -> None:
-    # "default" stands for a replica whose breaker is closed and whose connection is not dead.
-    assert replica_failed("default", failure(cause)) is rerun
+    # "default" stands for a replica whose breaker is closed and whose connection did not die
+    # during the page, which begins now.
+    assert replica_failed("default", failure(cause), since=time.monotonic()) is rerun
+
+
+@pytest.mark.parametrize(
+    ("lost", "rerun"),
+    [(-1.0, False), (+1.0, True)],
+    ids=["before the page began", "during the page"],
+)
+def test_a_connection_lost_during_the_page_is_the_replica_failing_it(
+    monkeypatch: pytest.MonkeyPatch, lost: float, rerun: bool
+) -> None:
+    # Without a SQLSTATE psycopg may raise a plain DatabaseError for a lost connection.
+    began = time.monotonic()
+    monkeypatch.setattr(connections["default"], "connection_lost_at", began + lost)
+    error = DatabaseError("server closed the connection unexpectedly")
+    error.__cause__ = psycopg.DatabaseError("server closed the connection unexpectedly")
+
+    assert replica_failed("default", error, since=began) is rerun

@@ -13,9 +13,11 @@
   position, or from the primary. A shopper who just ordered never sees the
   stock from before the order; a staff member sees their edit at once.
 - **a replica that fails under a page**: when a safe request's replica turns
-  out to be unreachable (its breaker opened) or cancels a query for a
-  conflict with replay, the page is run once more on the primary instead of
-  answering 503. GET and HEAD only: running them twice changes nothing.
+  out to be unreachable (its breaker opened), goes away under it (a
+  shutdown, or a connection that died, in a transaction too) or cancels a
+  query for a conflict with replay, the page is run once more on the primary
+  instead of answering 500 or 503. GET and HEAD only: running them twice
+  changes nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connections
+from django.db import DatabaseError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from core.db.routing import signals
@@ -116,7 +118,7 @@ class ReplicaRoutingMiddleware:
             or route.retried
             or request.method not in SAFE_METHODS
             or replica not in routing_config().replicas
-            or not replica_failed(replica, exception)
+            or not replica_failed(replica, exception, since=route.started)
         ):
             return None
         route.retried = True
@@ -135,17 +137,28 @@ class ReplicaRoutingMiddleware:
         return self.get_response(request)
 
 
-def replica_failed(alias: str, exception: Exception) -> bool:
+def replica_failed(alias: str, exception: Exception, *, since: float) -> bool:
     """Did the replica fail under the page (not the page's own query)?
 
-    Its SQLSTATE says so, or its breaker is open, or the connection the page
-    had to it is dead. A query that was merely slow (statement_timeout) is
-    not run again on the primary.
+    Its SQLSTATE says so, or its breaker is open, or a connection to it died
+    since the page began (`since`, time.monotonic()). A server that vanished
+    without a word (a crash, a network cut) sends no SQLSTATE, and inside a
+    transaction Django has already replaced the dead connection by the time
+    the error gets here: the backend's `connection_lost_at` remembers. A
+    query that was merely slow (statement_timeout) is not run again on the
+    primary.
     """
+    if not isinstance(exception, DatabaseError):
+        return False
+    replica = connections[alias]
+    lost_at = getattr(replica, "connection_lost_at", None)
+    if lost_at is not None and lost_at >= since:
+        # Whatever psycopg called it: a lost connection without a SQLSTATE
+        # can surface as a plain DatabaseError.
+        return True
     if not isinstance(exception, OperationalError):
         return False
     if getattr(exception.__cause__, "sqlstate", None) in REPLICA_FAILURES:
         return True
-    replica = connections[alias]
     dead = getattr(getattr(replica, "connection", None), "closed", False)
     return bool(getattr(replica, "breaker_open", False) or dead)

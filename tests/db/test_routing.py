@@ -9,6 +9,8 @@ is recorded on each alias's connection, and the servers' own
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,9 +19,10 @@ import environ
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import F
-from django.test import override_settings
+from django.http import HttpResponse
+from django.test import RequestFactory, override_settings
 
 from catalog.caching.copies import catalog_copies
 from catalog.caching.version import catalog_version
@@ -32,6 +35,7 @@ from core.db.routing.rotation import rotation
 from core.db.routing.scope import replica_reads
 from core.db.routing.standing import Reason
 from core.db.routing.writes import watch_writes, written_lsn
+from core.http.routing import ReplicaRoutingMiddleware
 from devtools.databases import ReplicatedDatabase
 from devtools.localdb import PostgresCluster
 from tests.conftest import MakeReplicated
@@ -347,3 +351,38 @@ def test_a_replica_whose_last_reading_is_behind_the_token_is_asked_how_far_it_ha
         DATABASE_ROUTING={**routing_config_dict(), "max_lag": 60.0, "read_your_writes": 120.0}
     ):
         assert served_by(a_read_after_the_write) == "replica"
+
+
+def cut(alias: str) -> None:
+    """The server behind `alias`'s connection gone without a word, as in a crash or a network cut.
+
+    No farewell (SQLSTATE) reaches the client, unlike a shutdown's: the
+    connection's socket is shut down under it.
+    """
+    fd = connections[alias].connection.pgconn.socket
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def read_in_a_transaction_cut_off_halfway(alias: str) -> None:
+    """As the search's fuzzy fallback reads: in a transaction on its replica (catalog/selectors)."""
+    with transaction.atomic(using=alias, savepoint=False):
+        list(Widget.objects.order_by("id")[:5])
+        cut(alias)
+        list(Widget.objects.order_by("id")[5:10])
+
+
+def test_a_page_whose_replica_dies_inside_a_transaction_runs_again_on_the_primary(
+    routed: ReplicatedDatabase, rf: RequestFactory
+) -> None:
+    rerun = HttpResponse("served by the primary")
+    middleware = ReplicaRoutingMiddleware(lambda request: rerun)
+    with replica_reads() as route:
+        alias = router.db_for_read(Widget)
+        # Django drops the dead connection on the way out of atomic() and
+        # connects again: no dead connection is left to see.
+        with pytest.raises(DatabaseError) as failed:
+            read_in_a_transaction_cut_off_halfway(alias)
+        answer = middleware.process_exception(rf.get("/search/?q=cog"), failed.value)
+
+    assert (alias, route.chosen, answer) == (REPLICA, PRIMARY, rerun)

@@ -17,9 +17,10 @@ would without replicas. Within a scope:
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
@@ -36,6 +37,8 @@ class Route:
     wrote: bool = False
     # A replica failed under this request and it is being served again from the primary.
     retried: bool = False
+    # When the request began (time.monotonic()): what failed since happened under it.
+    started: float = field(default_factory=time.monotonic)
 
     def pin_primary(self) -> None:
         """From now on this request reads from the primary."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -104,8 +105,11 @@ class _ErrorWrapper(DatabaseErrorWrapper):
 
     They are psycopg_pool errors too (`errors.py`), which Django would turn
     into a plain OperationalError: the 503 middleware could no longer tell
-    "busy" from "down".
+    "busy" from "down". Every other error that left the connection dead is
+    dated on the wrapper first (`DatabaseWrapper.connection_lost_at`).
     """
+
+    wrapper: DatabaseWrapper
 
     def __exit__(
         self,
@@ -115,6 +119,8 @@ class _ErrorWrapper(DatabaseErrorWrapper):
     ) -> None:
         if exc_type is not None and issubclass(exc_type, ConnectionUnavailable):
             return
+        if exc_type is not None:
+            self.wrapper.note_if_lost()
         super().__exit__(exc_type, exc_value, traceback)
 
 
@@ -190,6 +196,11 @@ class DatabaseWrapper(_DjangoWrapper):
         # Has this request had a connection yet? (its priority, priority.py)
         self._served = False
         self._released = Released(self)
+        # When a connection last died under this wrapper (time.monotonic()),
+        # kept after Django has dropped it: inside atomic() the way out closes
+        # the dead connection and connects again, and whoever asks "did the
+        # server fail under me?" would find nothing dead left to see.
+        self.connection_lost_at: float | None = None
 
     # -- options, read live from settings_dict as Django does -------------------
 
@@ -433,6 +444,13 @@ class DatabaseWrapper(_DjangoWrapper):
             self._session_state = True
         if pool := self._releasable():
             self._give_back(pool)
+
+    def note_if_lost(self) -> None:
+        """After an error: date it if the connection died (the server went away under it)."""
+        conn = self.connection
+        # getattr: whatever stands in for a connection, the error being raised must stay the one.
+        if not isinstance(conn, Released) and getattr(conn, "closed", False):
+            self.connection_lost_at = time.monotonic()
 
     def recover_lost_connection(self, sql: Any) -> bool:
         """After an OperationalError: if the connection is dead, drop it at once.
