@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -173,9 +173,22 @@ def where_it_runs(pair: ReplicatedDatabase, request: Callable[[], object]) -> st
     with ThreadPoolExecutor(max_workers=1) as pool:
         with widgets_locked(pair):
             answer = pool.submit(uncached, request)
-            where = until("a query waiting for the lock", waiting)
+            try:
+                where = until("a query waiting for the lock", waiting)
+            except AssertionError as error:
+                # Answered without a query (a cache hit, a 429, a 503...): say what came back.
+                raise AssertionError(f"{error}; the request got {got(answer)}") from None
         answer.result(timeout=30)
     return where
+
+
+def got(answer: Future[object]) -> str:
+    if not answer.done():
+        return "no answer yet"
+    response = answer.result()
+    if isinstance(response, requests.Response):
+        return f"{response.status_code}, Cache-Status {response.headers.get('Cache-Status')!r}"
+    return repr(response)
 
 
 # -- a shopper, over HTTP ------------------------------------------------------------------
