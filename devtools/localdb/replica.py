@@ -104,12 +104,18 @@ class StreamingReplica(PostgresCluster):
         """Until this standby has replayed everything the primary had written when called.
 
         Streaming takes milliseconds; the wait is for a replica that was just
-        started or resumed. The primary's insert position, not
-        `pg_current_wal_lsn()`: with `synchronous_commit = off` (the tests'
-        clusters) that one can still be before the last commit.
+        started or resumed. A primary streams only WAL it has flushed, and
+        with `synchronous_commit = off` (the tests' clusters) its last commits
+        may not be; right after `pg_basebackup` its insert position is even
+        past a page header that no record follows yet. Either way the standby
+        would wait for the primary's next write (its idle standby snapshot
+        comes every 15 s). So we commit a transaction that waits for its own
+        flush, which flushes everything written before it, and wait for that.
         """
         with self.primary.admin_connect() as primary:
-            target = primary.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
+            primary.execute("SET synchronous_commit = on")
+            primary.execute("SELECT pg_current_xact_id()")  # an xid: its commit is logged
+            target = primary.execute("SELECT pg_current_wal_flush_lsn()").fetchone()[0]  # type: ignore[index]
         deadline = time.monotonic() + timeout
         with self.admin_connect() as conn:
             while True:
