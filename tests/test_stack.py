@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +25,8 @@ from devtools.localcache import CacheServer
 from devtools.localdb import PostgresCluster, scratch_dir
 from devtools.servers import gunicorn_port, wait_for
 
-# Each test is a whole `make run`: a new cluster, migrations, 3,000 widgets seeded,
-# static files, gunicorn; on a busy machine under coverage that takes minutes.
+# A whole `make run`: a new cluster, migrations, 3,000 widgets seeded, static
+# files, gunicorn; on a busy machine under coverage that takes minutes.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,7 +55,9 @@ class Serve:
             WEB_THREADS="2",
             **env,
         )
-        self.log = data_dir / "serve.log"
+        # One log per run: a checkout sees several.
+        self.log = Path(tempfile.mkstemp(prefix="serve-", suffix=".log", dir=data_dir)[1])
+        self.started_ns = time.time_ns()
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "devtools.stack", "serve", *args],
@@ -89,8 +93,12 @@ class Serve:
             self.process.send_signal(sig)
         return self.process.wait(timeout=60)
 
-    def output(self) -> str:
-        """Everything it said; stopped first (its whole group, so nothing is orphaned)."""
+    def said(self) -> str:
+        """What it has said so far."""
+        return self.log.read_text(errors="replace")
+
+    def finish(self) -> None:
+        """Stopped, if no test stopped it: its whole group, so nothing is orphaned."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -98,7 +106,11 @@ class Serve:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        return self.log.read_text(errors="replace")
+
+    def output(self) -> str:
+        """Everything it said; stopped first."""
+        self.finish()
+        return self.said()
 
 
 def running(processes: list[psutil.Process]) -> list[psutil.Process]:
@@ -134,32 +146,59 @@ def data_dir() -> Iterator[Path]:
         yield path
 
 
+class Checkout:
+    """A developer's data folder and the `make run`s made in it, one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.runs: list[Serve] = []
+
+    def run(self, *args: str) -> Serve:
+        """The next `make run` here, serving; the one before it is stopped first, if no test did."""
+        for earlier in self.runs:
+            earlier.finish()
+        self.runs.append(Serve(self.path, *args))
+        self.runs[-1].wait_until_serving()
+        return self.runs[-1]
+
+    def finish(self) -> None:
+        for serve in self.runs:
+            serve.finish()
+
+
+# A whole `make run` costs tens of seconds, so the tests that only look at a
+# serving run share one, and the test that stops it comes after them in this
+# file (pytest keeps its order). Run alone, a test still gets the runs it needs.
+
+
 @pytest.fixture(scope="module")
-def served_once() -> Iterator[Path]:
-    """A data folder after one whole `make run` and its stop: a migrated, seeded cluster."""
+def checkout() -> Iterator[Checkout]:
+    """A new data folder, shared by the module's runs one after another."""
     with new_data_dir() as path:
-        serve = Serve(path)
+        checkout = Checkout(path)
         try:
-            serve.wait_until_serving()
-            assert serve.stop(signal.SIGTERM) == 0, serve.output()
+            yield checkout
         finally:
-            serve.output()  # stops whatever of it is left
-        # Copied stopped, whatever `serve` did: the tests watch their own run stop it.
-        PostgresCluster(path / "postgres").stop()
-        yield path
+            checkout.finish()
+
+
+@pytest.fixture(scope="module")
+def first_run(checkout: Checkout) -> Serve:
+    """The first `make run` in a new checkout: it created, migrated and seeded the cluster."""
+    return checkout.run()
+
+
+@pytest.fixture(scope="module")
+def second_run(checkout: Checkout, first_run: Serve) -> Serve:
+    """The next `make run` in the same checkout, once the first has stopped."""
+    return checkout.run()
 
 
 @pytest.fixture
-def prepared_dir(data_dir: Path, served_once: Path) -> Path:
-    """A data folder whose PostgreSQL a previous `make run` created, migrated and seeded.
-
-    Creating and seeding a cluster takes most of a `serve`; only
-    test_a_second_run_reuses_the_cluster needs to watch it happen, the others
-    start from a copy (as the server's user when we are root: `cp -a`). The
-    cache server and static files are not copied: each `serve` starts its own.
-    """
-    subprocess.run(["cp", "-a", str(served_once / "postgres"), str(data_dir)], check=True)
-    return data_dir
+def serving(first_run: Serve) -> Serve:
+    """The first run, for a test that looks at it serving."""
+    assert first_run.process.poll() is None, "a test that stops the first run ran before this one"
+    return first_run
 
 
 def server_of(data_dir: Path, cluster: str = "postgres") -> psutil.Process:
@@ -167,71 +206,110 @@ def server_of(data_dir: Path, cluster: str = "postgres") -> psutil.Process:
     return psutil.Process(pid)
 
 
-@pytest.mark.parametrize(
-    ("sig", "whole_group"),
-    [(signal.SIGTERM, False), (signal.SIGINT, True)],
-    ids=["SIGTERM", "Ctrl-C"],
-)
-def test_serves_the_home_page_and_stops_without_leftovers(
-    prepared_dir: Path, sig: signal.Signals, whole_group: bool
+def gunicorn_of(serve: Serve) -> list[psutil.Process]:
+    return [p for p in serve.processes() if "gunicorn" in " ".join(p.cmdline())]
+
+
+def everything_started_by(serve: Serve, data_dir: Path) -> list[psutil.Process]:
+    """Its children (gunicorn and its workers), its cache server and its PostgreSQL."""
+    cache_server = CacheServer(data_dir / "cache").pid
+    assert cache_server is not None, "no cache server of its own"
+    return [*serve.processes(), psutil.Process(cache_server), server_of(data_dir)]
+
+
+def test_serves_the_home_page(serving: Serve) -> None:
+    assert b"WidgetWorld" in serving.wait_until_serving()
+
+
+def test_the_first_shopper_finds_the_home_page_already_rendered(
+    serving: Serve, checkout: Checkout
 ) -> None:
-    serve = Serve(prepared_dir)
-    page = serve.wait_until_serving()
-    started = [*serve.processes(), server_of(prepared_dir)]
+    """`serve` runs manage.py warm_cache once the servers are up, before gunicorn."""
+    category = first_category(checkout.path)
 
-    exit_code = serve.stop(sig, whole_group=whole_group)
-
-    assert (b"WidgetWorld" in page, exit_code, running(started)) == (True, 0, [])
+    with urllib.request.urlopen(f"{serving.url}c/{category}/") as response:
+        assert response.headers["Cache-Status"] == "widgetworld; hit"
 
 
-def test_a_second_run_reuses_the_cluster(data_dir: Path) -> None:
-    first = Serve(data_dir)
-    first.wait_until_serving()
-    first.stop(signal.SIGTERM)
-    created = (data_dir / "postgres" / "data" / "PG_VERSION").stat().st_mtime_ns
-
-    second = Serve(data_dir)
-    second.wait_until_serving()
-    second.stop(signal.SIGTERM)
-
-    assert (data_dir / "postgres" / "data" / "PG_VERSION").stat().st_mtime_ns == created
-    assert "creating a PostgreSQL cluster" not in second.output()
+def first_category(data_dir: Path) -> str:
+    cluster = PostgresCluster(data_dir / "postgres")
+    with cluster.admin_connect("widgetworld") as conn:
+        row = conn.execute("SELECT path FROM catalog_category ORDER BY path LIMIT 1").fetchone()
+    assert row is not None
+    return str(row[0])
 
 
-def test_database_url_is_used_instead_of_our_own_cluster(
-    data_dir: Path, postgres: PostgresCluster
+def test_serves_with_a_cache_server_of_its_own(serving: Serve, checkout: Checkout) -> None:
+    cache = CacheServer(checkout.path / "cache")
+    used = {process.environ().get("CACHE_URL") for process in gunicorn_of(serving)}
+
+    assert (used, cache.is_running()) == ({cache.url}, True)
+
+
+def test_sigterm_stops_everything_it_started(serving: Serve, checkout: Checkout) -> None:
+    started = everything_started_by(serving, checkout.path)
+
+    exit_code = serving.stop(signal.SIGTERM)
+
+    assert (exit_code, running(started)) == (0, [])
+
+
+def test_a_second_run_reuses_the_cluster(second_run: Serve, checkout: Checkout) -> None:
+    created = (checkout.path / "postgres" / "data" / "PG_VERSION").stat().st_mtime_ns
+    made_before_it = created < second_run.started_ns
+
+    assert (made_before_it, "creating a PostgreSQL cluster" in second_run.said()) == (True, False)
+
+
+def test_ctrl_c_stops_everything_it_started(second_run: Serve, checkout: Checkout) -> None:
+    started = everything_started_by(second_run, checkout.path)
+
+    exit_code = second_run.stop(signal.SIGINT, whole_group=True)
+
+    assert (exit_code, running(started)) == (0, [])
+
+
+def test_replicas_1_reads_the_catalog_from_a_streaming_replica_and_stops_it(
+    checkout: Checkout,
 ) -> None:
+    serve = checkout.run("--replicas", "1")
+    gunicorn = gunicorn_of(serve)[0]
+    with psycopg.connect(gunicorn.environ()["DATABASE_REPLICA_URLS"]) as conn:
+        replica = conn.execute(
+            "SELECT pg_is_in_recovery(), count(*) FROM catalog_widget"
+        ).fetchone()
+    replica_root = checkout.path / "postgres-replica-1"
+    started = [
+        *everything_started_by(serve, checkout.path),
+        server_of(checkout.path, replica_root.name),
+    ]
+
+    serve.stop(signal.SIGTERM)
+
+    # A standby with the seeded catalog, stopped and removed with the rest.
+    assert (replica, running(started), replica_root.exists()) == ((True, 3000), [], False)
+
+
+@pytest.fixture(scope="module")
+def run_on_their_servers(postgres: PostgresCluster, cache_server: CacheServer) -> Iterator[Path]:
+    """The data folder of a whole `make run` given someone else's PostgreSQL and cache server."""
     database = postgres.ensure_database("stack_external")
-    serve = Serve(data_dir, DATABASE_URL=database.url)
-
-    serve.wait_until_serving()
-    serve.stop(signal.SIGTERM)
-
-    assert not (data_dir / "postgres").exists()
-
-
-def test_serves_with_a_cache_server_of_its_own_and_stops_it(prepared_dir: Path) -> None:
-    serve = Serve(prepared_dir)
-    serve.wait_until_serving()
-    cache = CacheServer(prepared_dir / "cache")
-    gunicorn = [p for p in serve.processes() if "gunicorn" in " ".join(p.cmdline())]
-    used = {process.environ().get("CACHE_URL") for process in gunicorn}
-    running_while_serving = cache.is_running()
-
-    serve.stop(signal.SIGTERM)
-
-    assert (used, running_while_serving, cache.is_running()) == ({cache.url}, True, False)
+    with new_data_dir() as path:
+        serve = Serve(path, DATABASE_URL=database.url, CACHE_URL=cache_server.url)
+        try:
+            serve.wait_until_serving()
+            serve.stop(signal.SIGTERM)
+        finally:
+            serve.output()
+        yield path
 
 
-def test_cache_url_is_used_instead_of_our_own_server(
-    prepared_dir: Path, cache_server: CacheServer
-) -> None:
-    serve = Serve(prepared_dir, CACHE_URL=cache_server.url)
+def test_database_url_is_used_instead_of_our_own_cluster(run_on_their_servers: Path) -> None:
+    assert not (run_on_their_servers / "postgres").exists()
 
-    serve.wait_until_serving()
-    serve.stop(signal.SIGTERM)
 
-    assert not (prepared_dir / "cache").exists()
+def test_cache_url_is_used_instead_of_our_own_server(run_on_their_servers: Path) -> None:
+    assert not (run_on_their_servers / "cache").exists()
 
 
 def error_lines(output: str) -> list[str]:
@@ -263,48 +341,6 @@ def test_a_port_in_use_is_one_clear_line(data_dir: Path) -> None:
         assert serve.process.wait(timeout=60) == 1
         [line] = error_lines(serve.output())
     assert "is already in use" in line
-
-
-def test_the_first_shopper_finds_the_home_page_already_rendered(prepared_dir: Path) -> None:
-    """`serve` runs manage.py warm_cache once the servers are up, before gunicorn."""
-    serve = Serve(prepared_dir)
-    serve.wait_until_serving()
-    with urllib.request.urlopen(serve.url + "c/" + first_category(prepared_dir) + "/") as response:
-        how = response.headers["Cache-Status"]
-    serve.stop(signal.SIGTERM)
-
-    assert how == "widgetworld; hit"
-
-
-def first_category(data_dir: Path) -> str:
-    cluster = PostgresCluster(data_dir / "postgres")
-    with cluster.admin_connect("widgetworld") as conn:
-        row = conn.execute("SELECT path FROM catalog_category ORDER BY path LIMIT 1").fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def test_replicas_1_reads_the_catalog_from_a_streaming_replica_and_stops_it(
-    prepared_dir: Path,
-) -> None:
-    serve = Serve(prepared_dir, "--replicas", "1")
-    serve.wait_until_serving()
-    gunicorn = next(p for p in serve.processes() if "gunicorn" in " ".join(p.cmdline()))
-    with psycopg.connect(gunicorn.environ()["DATABASE_REPLICA_URLS"]) as conn:
-        replica = conn.execute(
-            "SELECT pg_is_in_recovery(), count(*) FROM catalog_widget"
-        ).fetchone()
-    replica_root = prepared_dir / "postgres-replica-1"
-    started = [
-        *serve.processes(),
-        server_of(prepared_dir),
-        server_of(prepared_dir, replica_root.name),
-    ]
-
-    serve.stop(signal.SIGTERM)
-
-    # A standby with the seeded catalog, stopped and removed with the rest.
-    assert (replica, running(started), replica_root.exists()) == ((True, 3000), [], False)
 
 
 def test_replicas_of_someone_elses_database_is_one_clear_line(
