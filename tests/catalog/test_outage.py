@@ -23,13 +23,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.databases import migrated_database
 from devtools.localdb import PostgresCluster
-from devtools.servers import Gunicorn, manage, wait_for
+from devtools.servers import Gunicorn, wait_for
 from tests.conftest import MakeCacheServer, MakePostgres
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 10
+# Enough for a listing page to render and be copied.
+SMALL_CATALOG = ("--widgets", "5", "--categories", "2")
 STALE = "widgetworld; hit; detail=stale-database-unavailable"
 BANNER = "checkout is paused, your cart is safe"
 DETAILS = {
@@ -105,9 +108,9 @@ def outage(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Outage]:
     cluster = make_postgres()
-    url = cluster.ensure_database("outage").url
-    manage(url, "migrate", "--noinput")
-    manage(url, "seed_catalog", "--widgets", "60", "--categories", "6", "--seed", "3")
+    url = migrated_database(
+        cluster, "outage", seed=("--widgets", "60", "--categories", "6", "--seed", "3")
+    )
     log = tmp_path_factory.mktemp("outage") / "gunicorn.log"
     server = Gunicorn(
         url, Path(log), CACHE_URL=make_cache_server().url, WEB_CONCURRENCY="1", WEB_THREADS="4"
@@ -262,9 +265,7 @@ def test_a_thread_whose_query_died_with_the_database_still_serves_cached_pages(
     tmp_path: Path,
 ) -> None:
     cluster = make_postgres()
-    url = cluster.ensure_database("outage").url
-    manage(url, "migrate", "--noinput")
-    manage(url, "seed_catalog", "--widgets", "5", "--categories", "2")
+    url = migrated_database(cluster, "outage", seed=SMALL_CATALOG)
     server = Gunicorn(
         url,
         tmp_path / "gunicorn.log",
@@ -310,9 +311,7 @@ def test_with_the_cache_s_breaker_open_a_page_seen_before_still_answers_its_last
     and the last good copy: it is read past the breaker, and a 503 is not.
     """
     cluster = make_postgres()
-    url = cluster.ensure_database("outage").url
-    manage(url, "migrate", "--noinput")
-    manage(url, "seed_catalog", "--widgets", "5", "--categories", "2")
+    url = migrated_database(cluster, "outage", seed=SMALL_CATALOG)
     cache = make_cache_server()
     server = Gunicorn(
         url,
